@@ -1,0 +1,177 @@
+//! Authentication: turns a signed request into a [`Principal`], or refuses it.
+//!
+//! Order of checks, as AWS does them: the `Authorization` header parses and names the signed
+//! headers it must; the credential scope names the service the request was routed to; the
+//! request time is inside the skew window; the access key exists and is active (temporary keys:
+//! the session token matches and has not expired); finally the signature, compared in constant
+//! time.
+
+use corral_store::{AccessKeyStatus, SessionPrincipal, Store};
+use corral_wire::sigv4::{self, Authorization, RequestToVerify, SigV4Error};
+use time::OffsetDateTime;
+
+use crate::context::{Principal, PrincipalKind};
+use crate::edge::error::{EdgeError, SIGNATURE_MISMATCH_MESSAGE};
+use crate::ids;
+
+/// What authentication needs to know about the request.
+pub struct SignedRequest<'a> {
+    /// The request as received.
+    pub request: RequestToVerify<'a>,
+    /// The signing name of the service the request was routed to (`ssm`, `sts`, ...).
+    pub service: &'a str,
+    /// The server's clock.
+    pub now: OffsetDateTime,
+    /// Allowed clock skew.
+    pub max_skew: time::Duration,
+}
+
+/// The result of a successful authentication.
+pub struct Authenticated {
+    /// Who signed the request.
+    pub principal: Principal,
+    /// The region of the credential scope.
+    pub region: String,
+}
+
+/// Parses the `Authorization` header, as far as the router needs it (the credential scope's
+/// service decides where a Query request goes).
+pub fn parse_authorization(headers: &http::HeaderMap) -> Result<Authorization, EdgeError> {
+    let value = headers.get(http::header::AUTHORIZATION).ok_or(EdgeError::MissingAuthenticationToken)?;
+    let value =
+        value.to_str().map_err(|_| EdgeError::IncompleteSignature("Authorization header is not valid ASCII".into()))?;
+    sigv4::parse_authorization(value).map_err(|e| EdgeError::IncompleteSignature(e.to_string()))
+}
+
+/// Authenticates a SigV4 (HMAC) request.
+pub async fn authenticate(
+    store: &dyn Store,
+    auth: &Authorization,
+    req: &SignedRequest<'_>,
+) -> Result<Authenticated, EdgeError> {
+    let signed = |name: &str| auth.signed_headers.iter().any(|h| h == name);
+    if !signed("host") {
+        return Err(EdgeError::IncompleteSignature(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
+    }
+    let amz_date = header_str(req.request.headers, "x-amz-date")
+        .or_else(|| header_str(req.request.headers, "date"))
+        .ok_or_else(|| {
+            EdgeError::IncompleteSignature(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into(),
+            )
+        })?
+        .to_string();
+    if auth.scope.service != req.service {
+        return Err(EdgeError::SignatureDoesNotMatch(format!(
+            "Credential should be scoped to correct service: '{}'. ",
+            req.service
+        )));
+    }
+    sigv4::check_request_time(&amz_date, &auth.scope.date, req.now, req.max_skew).map_err(|e| match e {
+        SigV4Error::Expired { .. } | SigV4Error::NotYetCurrent { .. } => EdgeError::SignatureExpired(e.to_string()),
+        other => EdgeError::IncompleteSignature(other.to_string()),
+    })?;
+
+    let key_id = auth.access_key_id.as_str();
+    let (secret, principal) = if key_id.starts_with("ASIA") {
+        resolve_session_key(store, key_id, req).await?
+    } else {
+        resolve_long_term_key(store, key_id).await?
+    };
+
+    sigv4::verify_hmac(auth, &req.request, &amz_date, &secret).map_err(|e| match e {
+        SigV4Error::SignatureMismatch { canonical_request, string_to_sign } => {
+            tracing::debug!(%canonical_request, %string_to_sign, "signature mismatch");
+            EdgeError::SignatureDoesNotMatch(SIGNATURE_MISMATCH_MESSAGE.to_string())
+        }
+        SigV4Error::MissingSignedHeader(h) => {
+            EdgeError::IncompleteSignature(format!("Signed header '{h}' is not present in the request."))
+        }
+        other => EdgeError::IncompleteSignature(other.to_string()),
+    })?;
+    Ok(Authenticated { principal, region: auth.scope.region.clone() })
+}
+
+async fn resolve_long_term_key(store: &dyn Store, key_id: &str) -> Result<(String, Principal), EdgeError> {
+    let key = store
+        .get_access_key(key_id)
+        .await
+        .map_err(|e| EdgeError::Internal(e.to_string()))?
+        .ok_or(EdgeError::UnrecognizedClient)?;
+    if key.status != AccessKeyStatus::Active {
+        return Err(EdgeError::UnrecognizedClient);
+    }
+    let user = store
+        .get_user(&key.account_id, &key.user_name)
+        .await
+        .map_err(|e| EdgeError::Internal(e.to_string()))?
+        .ok_or(EdgeError::UnrecognizedClient)?;
+    let principal = Principal {
+        account_id: user.account_id.clone(),
+        arn: user.arn.clone(),
+        user_id: user.user_id.clone(),
+        access_key_id: key.access_key_id.clone(),
+        kind: PrincipalKind::User { user_name: user.user_name.clone() },
+    };
+    Ok((key.secret_access_key, principal))
+}
+
+async fn resolve_session_key(
+    store: &dyn Store,
+    key_id: &str,
+    req: &SignedRequest<'_>,
+) -> Result<(String, Principal), EdgeError> {
+    let cred = store
+        .get_session_credential(key_id)
+        .await
+        .map_err(|e| EdgeError::Internal(e.to_string()))?
+        .ok_or(EdgeError::UnrecognizedClient)?;
+    let token = header_str(req.request.headers, "x-amz-security-token").ok_or(EdgeError::UnrecognizedClient)?;
+    let presented = ids::session_token_hash(token);
+    if !constant_time_eq(presented.as_bytes(), cred.session_token_hash.as_bytes()) {
+        return Err(EdgeError::UnrecognizedClient);
+    }
+    if req.now >= cred.expires_at {
+        return Err(EdgeError::ExpiredToken);
+    }
+    let principal = match &cred.principal {
+        SessionPrincipal::User { user_name } => {
+            let user = store
+                .get_user(&cred.account_id, user_name)
+                .await
+                .map_err(|e| EdgeError::Internal(e.to_string()))?
+                // A session outlives nothing: deleting the user ends its sessions.
+                .ok_or(EdgeError::UnrecognizedClient)?;
+            Principal {
+                account_id: user.account_id.clone(),
+                arn: user.arn.clone(),
+                user_id: user.user_id.clone(),
+                access_key_id: cred.access_key_id.clone(),
+                kind: PrincipalKind::UserSession { user_name: user.user_name.clone() },
+            }
+        }
+        SessionPrincipal::AssumedRole { role_name, role_id, session_name } => Principal {
+            account_id: cred.account_id.clone(),
+            arn: format!("arn:aws:sts::{}:assumed-role/{}/{}", cred.account_id, role_name, session_name),
+            user_id: format!("{role_id}:{session_name}"),
+            access_key_id: cred.access_key_id.clone(),
+            kind: PrincipalKind::AssumedRole {
+                role_name: role_name.clone(),
+                role_id: role_id.clone(),
+                session_name: session_name.clone(),
+            },
+        },
+    };
+    Ok((cred.secret_access_key, principal))
+}
+
+fn header_str<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}

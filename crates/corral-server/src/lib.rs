@@ -1,0 +1,102 @@
+//! The Corral control plane: the HTTPS edge, the AWS services it serves and, later, the agent
+//! gateway, the command engine and notifications (see ARCHITECTURE.md).
+#![forbid(unsafe_code)]
+
+pub mod bootstrap;
+pub mod config;
+pub mod context;
+pub mod edge;
+pub mod files;
+pub mod ids;
+pub mod services;
+pub mod state;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
+
+pub use config::ServerConfig;
+
+/// Installs the process-wide rustls crypto provider (ring). Call first thing in every `main` and
+/// test: with more than one provider compiled in, rustls cannot pick one by itself.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Starts the control plane and serves until SIGINT or SIGTERM.
+pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    install_crypto_provider();
+    let prepared = bootstrap::prepare(&config).await?;
+    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let endpoint = bootstrap::endpoint_url(local);
+    bootstrap::write_cli_config(&config, &prepared.tls, &endpoint)?;
+
+    let tls = RustlsConfig::from_config(tls::server_config(&prepared.tls)?);
+    let state = state::AppState { store: prepared.store.clone(), config: Arc::new(config.clone()) };
+    let app = edge::router(state);
+
+    let handle = axum_server::Handle::<SocketAddr>::new();
+    let shutdown = handle.clone();
+    tokio::spawn(async move {
+        wait_for_shutdown_signal().await;
+        tracing::info!("shutting down");
+        shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+
+    print_banner(&config, &prepared, &endpoint);
+    axum_server::from_tcp_rustls(listener, tls)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+fn print_banner(config: &ServerConfig, prepared: &bootstrap::Prepared, endpoint: &str) {
+    let dir = config.data_dir.display();
+    println!("corral: listening on {endpoint} (account {}, region {})", prepared.account_id, config.region);
+    if prepared.first_start {
+        println!("corral: first start: created the account, an admin user and its access key in {dir}");
+    }
+    if let Some(ca) = &prepared.tls.ca_cert {
+        println!("corral: machines and clients trust the CA in {}", ca.display());
+    }
+    println!("Point the AWS CLI at it:");
+    println!(
+        "  export AWS_CONFIG_FILE={dir}/{} AWS_SHARED_CREDENTIALS_FILE={dir}/{} AWS_PROFILE={}",
+        bootstrap::AWS_CONFIG_FILE,
+        bootstrap::AWS_CREDENTIALS_FILE,
+        bootstrap::CLI_PROFILE
+    );
+    println!("  aws sts get-caller-identity");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

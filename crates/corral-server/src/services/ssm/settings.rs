@@ -1,0 +1,148 @@
+//! Service settings: `GetServiceSetting`, `UpdateServiceSetting`, `ResetServiceSetting`.
+//!
+//! A setting has an AWS-defined default; an account may override it per region. Only overrides
+//! are stored: a setting without a stored row is at its default (`Status: Default`,
+//! `LastModifiedUser: System`), which is also what `ResetServiceSetting` returns to.
+
+use corral_api::ssm::{
+    GetServiceSettingRequest, GetServiceSettingResult, ResetServiceSettingRequest, ResetServiceSettingResult,
+    ServiceSetting, UpdateServiceSettingRequest, UpdateServiceSettingResult,
+};
+use corral_store::ServiceSettingRow;
+use corral_wire::time::Timestamp;
+
+use super::SsmError;
+use crate::context::RequestContext;
+use crate::state::AppState;
+
+/// A setting Corral knows: its ID, default and the values it accepts.
+pub struct KnownSetting {
+    /// The bare setting ID, e.g. `/ssm/managed-instance/activation-tier`.
+    pub id: &'static str,
+    /// The value when the account has not changed it.
+    pub default_value: &'static str,
+    /// The values `UpdateServiceSetting` accepts.
+    pub allowed_values: &'static [&'static str],
+}
+
+/// The instance tier: `standard` (at most 1,000 hybrid instances per account and region, no
+/// Session Manager) or `advanced`.
+pub const ACTIVATION_TIER: KnownSetting = KnownSetting {
+    id: "/ssm/managed-instance/activation-tier",
+    default_value: "standard",
+    allowed_values: &["standard", "advanced"],
+};
+
+/// Every setting Corral serves.
+pub const KNOWN_SETTINGS: &[KnownSetting] = &[ACTIVATION_TIER];
+
+/// Resolves a `SettingId` given as a bare ID or as the setting's ARN to a known setting.
+fn resolve(ctx: &RequestContext, setting_id: &str) -> Result<&'static KnownSetting, SsmError> {
+    let bare: Option<String> = if setting_id.starts_with("arn:") {
+        // arn:<partition>:ssm:<region>:<account>:servicesetting/<id without leading slash>
+        let parts: Vec<&str> = setting_id.splitn(6, ':').collect();
+        match parts.as_slice() {
+            [_, _, "ssm", region, account, resource] if *region == ctx.region && *account == ctx.account_id() => {
+                resource.strip_prefix("servicesetting/").map(|rest| format!("/{rest}"))
+            }
+            _ => None,
+        }
+    } else {
+        Some(setting_id.to_string())
+    };
+    bare.and_then(|id| KNOWN_SETTINGS.iter().find(|s| s.id == id))
+        .ok_or_else(|| SsmError::ServiceSettingNotFound(format!("The service setting {setting_id} was not found.")))
+}
+
+fn setting_arn(ctx: &RequestContext, setting: &KnownSetting) -> String {
+    format!("arn:aws:ssm:{}:{}:servicesetting{}", ctx.region, ctx.account_id(), setting.id)
+}
+
+/// The setting as the account sees it now.
+async fn current(
+    state: &AppState,
+    ctx: &RequestContext,
+    setting: &'static KnownSetting,
+) -> Result<ServiceSetting, SsmError> {
+    let row = state.store.get_service_setting(ctx.account_id(), &ctx.region, setting.id).await?;
+    Ok(match row {
+        Some(row) => ServiceSetting {
+            setting_id: Some(setting.id.to_string()),
+            setting_value: Some(row.value),
+            last_modified_date: Some(Timestamp(row.last_modified_date)),
+            last_modified_user: Some(row.last_modified_user),
+            arn: Some(setting_arn(ctx, setting)),
+            status: Some("Customized".to_string()),
+        },
+        None => default_setting(state, ctx, setting).await?,
+    })
+}
+
+async fn default_setting(
+    state: &AppState,
+    ctx: &RequestContext,
+    setting: &'static KnownSetting,
+) -> Result<ServiceSetting, SsmError> {
+    // The default has been in force since the account exists.
+    let since = state.store.get_account(ctx.account_id()).await?.map(|a| a.created_at).unwrap_or(ctx.received_at);
+    Ok(ServiceSetting {
+        setting_id: Some(setting.id.to_string()),
+        setting_value: Some(setting.default_value.to_string()),
+        last_modified_date: Some(Timestamp(since)),
+        last_modified_user: Some("System".to_string()),
+        arn: Some(setting_arn(ctx, setting)),
+        status: Some("Default".to_string()),
+    })
+}
+
+/// `GetServiceSetting`.
+pub async fn get_service_setting(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: GetServiceSettingRequest,
+) -> Result<GetServiceSettingResult, SsmError> {
+    let setting = resolve(ctx, &input.setting_id)?;
+    Ok(GetServiceSettingResult { service_setting: Some(current(state, ctx, setting).await?) })
+}
+
+/// `UpdateServiceSetting`: stores the account's value, effective at once.
+pub async fn update_service_setting(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: UpdateServiceSettingRequest,
+) -> Result<UpdateServiceSettingResult, SsmError> {
+    let setting = resolve(ctx, &input.setting_id)?;
+    if !setting.allowed_values.contains(&input.setting_value.as_str()) {
+        return Err(SsmError::Validation(format!(
+            "The value {} is not valid for the setting {}. Valid values: {}.",
+            input.setting_value,
+            setting.id,
+            setting.allowed_values.join(", ")
+        )));
+    }
+    // The tier downgrade rule (no return to standard with more than 1,000 hybrid instances)
+    // belongs here once managed instances exist (the registration issue).
+    state
+        .store
+        .put_service_setting(&ServiceSettingRow {
+            account_id: ctx.account_id().to_string(),
+            region: ctx.region.clone(),
+            setting_id: setting.id.to_string(),
+            value: input.setting_value,
+            last_modified_user: ctx.principal.arn.clone(),
+            last_modified_date: ctx.received_at,
+        })
+        .await?;
+    Ok(UpdateServiceSettingResult::default())
+}
+
+/// `ResetServiceSetting`: forgets the account's value and returns the default.
+pub async fn reset_service_setting(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: ResetServiceSettingRequest,
+) -> Result<ResetServiceSettingResult, SsmError> {
+    let setting = resolve(ctx, &input.setting_id)?;
+    state.store.delete_service_setting(ctx.account_id(), &ctx.region, setting.id).await?;
+    Ok(ResetServiceSettingResult { service_setting: Some(default_setting(state, ctx, setting).await?) })
+}

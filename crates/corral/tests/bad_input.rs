@@ -1,0 +1,262 @@
+//! Bad input at the edge: each gets the AWS error code and a 4xx, the server stays up, and
+//! nothing already stored changes.
+
+mod common;
+
+use common::{RawRequest, TestServer};
+use time::OffsetDateTime;
+
+const TIER: &str = "/ssm/managed-instance/activation-tier";
+const GET_TIER: &str = r#"{"SettingId": "/ssm/managed-instance/activation-tier"}"#;
+
+async fn tier(server: &TestServer) -> String {
+    let got = server.ssm().get_service_setting().setting_id(TIER).send().await.expect("get tier");
+    got.service_setting().and_then(|s| s.setting_value()).unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_aws_errors_and_change_nothing() {
+    let (_dir, mut server) = TestServer::start_fresh();
+    server.ssm().update_service_setting().setting_id(TIER).setting_value("advanced").send().await.expect("update");
+    let (key, secret) = server.admin_credentials();
+    let now = OffsetDateTime::now_utc();
+
+    // A correctly signed raw request works: the harness itself is sound.
+    let ok = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER)
+        .sign(&key, &secret, None, "ssm", now)
+        .send(&server)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert!(ok.request_id.is_some());
+
+    struct Case {
+        name: &'static str,
+        request: RawRequest,
+        status: u16,
+        code: &'static str,
+        message_part: &'static str,
+    }
+    let wrong_secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let mut no_date = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(&key, &secret, None, "ssm", now);
+    no_date.headers.remove("x-amz-date");
+    let mut tampered = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(&key, &secret, None, "ssm", now);
+    tampered.body = br#"{"SettingId": "/ssm/managed-instance/activation-tieR"}"#.to_vec();
+    let mut no_auth = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER);
+    no_auth.headers.remove("authorization");
+    let mut garbled_auth = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER);
+    garbled_auth.headers.insert("authorization", "AWS4-HMAC-SHA256 Credential=oops".parse().expect("hv"));
+    let huge = format!(r#"{{"SettingId": "{}"}}"#, "x".repeat(10 * 1024 * 1024));
+
+    let cases = vec![
+        Case {
+            name: "wrong secret (JSON)",
+            request: RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(&key, wrong_secret, None, "ssm", now),
+            status: 400,
+            code: "InvalidSignatureException",
+            message_part: "does not match",
+        },
+        Case {
+            name: "wrong secret (Query)",
+            request: RawRequest::query(&server, "Action=GetCallerIdentity&Version=2011-06-15").sign(
+                &key,
+                wrong_secret,
+                None,
+                "sts",
+                now,
+            ),
+            status: 403,
+            code: "SignatureDoesNotMatch",
+            message_part: "does not match",
+        },
+        Case {
+            name: "unknown key (JSON)",
+            request: RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(
+                "AKIAIOSFODNN7EXAMPLE",
+                &secret,
+                None,
+                "ssm",
+                now,
+            ),
+            status: 400,
+            code: "UnrecognizedClientException",
+            message_part: "security token included in the request is invalid",
+        },
+        Case {
+            name: "unknown key (Query)",
+            request: RawRequest::query(&server, "Action=GetCallerIdentity&Version=2011-06-15").sign(
+                "AKIAIOSFODNN7EXAMPLE",
+                &secret,
+                None,
+                "sts",
+                now,
+            ),
+            status: 403,
+            code: "InvalidClientTokenId",
+            message_part: "security token included in the request is invalid",
+        },
+        Case {
+            name: "signed 6 minutes ago",
+            request: RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(
+                &key,
+                &secret,
+                None,
+                "ssm",
+                now - time::Duration::minutes(6),
+            ),
+            status: 400,
+            code: "InvalidSignatureException",
+            message_part: "Signature expired",
+        },
+        Case {
+            name: "signed 6 minutes ahead",
+            request: RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(
+                &key,
+                &secret,
+                None,
+                "ssm",
+                now + time::Duration::minutes(6),
+            ),
+            status: 400,
+            code: "InvalidSignatureException",
+            message_part: "not yet current",
+        },
+        Case {
+            name: "missing X-Amz-Date",
+            request: no_date,
+            status: 400,
+            code: "IncompleteSignatureException",
+            message_part: "X-Amz-Date",
+        },
+        Case {
+            name: "tampered body",
+            request: tampered,
+            status: 400,
+            code: "InvalidSignatureException",
+            message_part: "does not match",
+        },
+        Case {
+            name: "no Authorization",
+            request: no_auth,
+            status: 400,
+            code: "MissingAuthenticationTokenException",
+            message_part: "Missing Authentication Token",
+        },
+        Case {
+            name: "garbled Authorization",
+            request: garbled_auth,
+            status: 400,
+            code: "IncompleteSignatureException",
+            message_part: "",
+        },
+        Case {
+            name: "credential scoped to another service",
+            request: RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(&key, &secret, None, "sts", now),
+            status: 400,
+            code: "InvalidSignatureException",
+            message_part: "scoped to correct service",
+        },
+        Case {
+            name: "malformed JSON",
+            request: RawRequest::ssm(&server, "GetServiceSetting", "{\"SettingId\": ")
+                .sign(&key, &secret, None, "ssm", now),
+            status: 400,
+            code: "SerializationException",
+            message_part: "",
+        },
+        Case {
+            name: "JSON of the wrong type",
+            request: RawRequest::ssm(&server, "GetServiceSetting", r#"{"SettingId": 42}"#)
+                .sign(&key, &secret, None, "ssm", now),
+            status: 400,
+            code: "SerializationException",
+            message_part: "",
+        },
+        Case {
+            name: "missing required member",
+            request: RawRequest::ssm(&server, "GetServiceSetting", "{}").sign(&key, &secret, None, "ssm", now),
+            status: 400,
+            code: "ValidationException",
+            message_part: "Member must not be null",
+        },
+        Case {
+            name: "10 MB body",
+            request: RawRequest::ssm(&server, "GetServiceSetting", &huge).sign(&key, &secret, None, "ssm", now),
+            status: 413,
+            code: "RequestEntityTooLargeException",
+            message_part: "maximum size",
+        },
+        Case {
+            name: "unknown target",
+            request: RawRequest::ssm(&server, "MakeCoffee", "{}").sign(&key, &secret, None, "ssm", now),
+            status: 400,
+            code: "UnknownOperationException",
+            message_part: "MakeCoffee",
+        },
+        Case {
+            name: "Query call with a wrong Version",
+            request: RawRequest::query(&server, "Action=GetCallerIdentity&Version=2011-06-16")
+                .sign(&key, &secret, None, "sts", now),
+            status: 400,
+            code: "InvalidAction",
+            message_part: "2011-06-16",
+        },
+        Case {
+            name: "Query call with an unknown Action",
+            request: RawRequest::query(&server, "Action=BecomeRoot&Version=2011-06-15")
+                .sign(&key, &secret, None, "sts", now),
+            status: 400,
+            code: "InvalidAction",
+            message_part: "BecomeRoot",
+        },
+    ];
+
+    let mut failures = Vec::new();
+    for case in cases {
+        let resp = case.request.send(&server).await;
+        let code = resp.error_code();
+        let ok = resp.status == case.status
+            && code.as_deref() == Some(case.code)
+            && resp.text.contains(case.message_part)
+            && resp.request_id.is_some();
+        if !ok {
+            failures.push(format!(
+                "{}: expected {} {} containing {:?}, got {} {:?}: {}",
+                case.name,
+                case.status,
+                case.code,
+                case.message_part,
+                resp.status,
+                code,
+                resp.text.chars().take(300).collect::<String>()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+
+    assert!(server.is_running(), "the server must survive bad input");
+    assert_eq!(tier(&server).await, "advanced", "bad input must not change stored data");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_strings_come_back_escaped() {
+    let (_dir, server) = TestServer::start_fresh();
+    let (key, secret) = server.admin_credentials();
+    let now = OffsetDateTime::now_utc();
+    let hostile = r#"{"SettingId": "/ssm/<script>alert(1)</script>\"'\u0000🙂"}"#;
+    let resp = RawRequest::ssm(&server, "GetServiceSetting", hostile)
+        .sign(&key, &secret, None, "ssm", now)
+        .send(&server)
+        .await;
+    assert_eq!(resp.status, 400);
+    let body: serde_json::Value = serde_json::from_str(&resp.text).expect("error body is valid JSON");
+    assert_eq!(body["__type"], "ServiceSettingNotFound");
+
+    // In a Query error the same characters must not break the XML.
+    let resp = RawRequest::query(&server, "Action=%3Cscript%3E%26&Version=2011-06-15")
+        .sign(&key, &secret, None, "sts", now)
+        .send(&server)
+        .await;
+    assert_eq!(resp.status, 400);
+    assert!(!resp.text.contains("<script>"), "{}", resp.text);
+    assert_eq!(resp.error_code().as_deref(), Some("InvalidAction"));
+}

@@ -1,0 +1,345 @@
+//! Test harness: starts the real `corral` binary on an ephemeral port with its own data dir and
+//! gives tests real clients for it (the AWS SDK for Rust, and raw signed HTTPS requests).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+
+/// A running `corral server`.
+pub struct TestServer {
+    child: Option<Child>,
+    /// The data dir it runs on.
+    pub data_dir: PathBuf,
+    /// `https://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// `127.0.0.1:<port>`, the Host header clients send.
+    pub host: String,
+    /// The account ID it reported.
+    pub account_id: String,
+    /// Everything it printed on stdout before it was ready.
+    pub banner: Vec<String>,
+    /// Where its stderr goes.
+    pub log_path: PathBuf,
+}
+
+/// Options for starting a server.
+#[derive(Default, Clone)]
+pub struct StartOptions {
+    /// Extra command-line arguments after `server`.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+pub fn corral_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_corral")
+}
+
+/// When set (by the test command), server tests also run against this PostgreSQL admin URL.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("CORRAL_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+}
+
+impl TestServer {
+    /// Starts a server on a fresh temporary data dir.
+    pub fn start_fresh() -> (tempfile::TempDir, TestServer) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = TestServer::start(dir.path(), StartOptions::default()).expect("server starts");
+        (dir, server)
+    }
+
+    /// Starts a server on `data_dir`; returns the error output if it exits before it is ready.
+    pub fn start(data_dir: &Path, options: StartOptions) -> Result<TestServer, String> {
+        corral_server_crypto();
+        let log_path = data_dir.with_extension(format!("log.{}", std::process::id()));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(corral_bin());
+        cmd.arg("server")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(&options.args)
+            .env_remove("CORRAL_DATA_DIR")
+            .env_remove("CORRAL_ADMIN_ACCESS_KEY_ID")
+            .env_remove("CORRAL_ADMIN_SECRET_ACCESS_KEY")
+            .env("CORRAL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Keep draining so the server never blocks on a full pipe.
+                    continue;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(remaining.min(Duration::from_millis(200))) {
+                Ok(line) => {
+                    // The banner ends with the quickstart's first command.
+                    let last = line.contains("aws sts get-caller-identity");
+                    banner.push(line);
+                    if last {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(format!("corral exited with {status} before it was ready:\n{log}"));
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                return Err("corral did not become ready within 60 s".into());
+            }
+        }
+        let first = banner.iter().find(|l| l.starts_with("corral: listening on ")).cloned().unwrap_or_default();
+        // "corral: listening on https://127.0.0.1:PORT (account 123456789012, region us-east-1)"
+        let endpoint = first.split_whitespace().nth(3).unwrap_or_default().to_string();
+        let account_id =
+            first.split("(account ").nth(1).and_then(|s| s.split(',').next()).unwrap_or_default().to_string();
+        let host = endpoint.trim_start_matches("https://").to_string();
+        Ok(TestServer {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            endpoint,
+            host,
+            account_id,
+            banner,
+            log_path,
+        })
+    }
+
+    /// The admin key pair from the `aws-credentials` file the server wrote.
+    pub fn admin_credentials(&self) -> (String, String) {
+        read_credentials_file(&self.data_dir.join("aws-credentials"))
+    }
+
+    /// The CA certificate (PEM) clients must trust.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.data_dir.join("ca.pem")).expect("ca.pem")
+    }
+
+    /// SDK configuration for this server with the given credentials.
+    pub fn sdk_config_with(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        session_token: Option<&str>,
+    ) -> aws_config::SdkConfig {
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .tls_context(
+                TlsContext::builder()
+                    .with_trust_store(TrustStore::empty().with_pem_certificate(self.ca_pem()))
+                    .build()
+                    .expect("tls context"),
+            )
+            .build_https();
+        let creds = Credentials::new(access_key_id, secret, session_token.map(str::to_string), None, "corral-test");
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+            .http_client(http_client)
+            .build()
+    }
+
+    /// SDK configuration with the admin credentials.
+    pub fn admin_sdk_config(&self) -> aws_config::SdkConfig {
+        let (id, secret) = self.admin_credentials();
+        self.sdk_config_with(&id, &secret, None)
+    }
+
+    /// An SSM client with the admin credentials.
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.admin_sdk_config())
+    }
+
+    /// An STS client with the admin credentials.
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.admin_sdk_config())
+    }
+
+    /// A raw HTTPS client trusting this server's CA.
+    pub fn http(&self) -> reqwest::Client {
+        let cert = reqwest::Certificate::from_pem(&self.ca_pem()).expect("ca cert");
+        reqwest::Client::builder()
+            .tls_certs_only([cert])
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("reqwest client")
+    }
+
+    /// Is the process still running?
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            #[cfg(unix)]
+            {
+                let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server with SIGKILL (a crash) and reaps it.
+    pub fn kill9(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn corral_server_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Reads `aws_access_key_id` / `aws_secret_access_key` from an AWS credentials file.
+pub fn read_credentials_file(path: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(path).expect("credentials file");
+    let get = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| panic!("{key} missing from {}", path.display()))
+    };
+    (get("aws_access_key_id"), get("aws_secret_access_key"))
+}
+
+/// A request to sign and send by hand, for the tests that need control over every byte.
+pub struct RawRequest {
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    /// An AWS JSON 1.1 call to an SSM operation.
+    pub fn ssm(server: &TestServer, operation: &str, body: &str) -> RawRequest {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", server.host.parse().expect("host"));
+        headers.insert("content-type", "application/x-amz-json-1.1".parse().expect("ct"));
+        headers.insert("x-amz-target", format!("AmazonSSM.{operation}").parse().expect("target"));
+        RawRequest { headers, body: body.as_bytes().to_vec() }
+    }
+
+    /// A Query call (form body).
+    pub fn query(server: &TestServer, form: &str) -> RawRequest {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", server.host.parse().expect("host"));
+        headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse().expect("ct"));
+        RawRequest { headers, body: form.as_bytes().to_vec() }
+    }
+
+    /// Signs with SigV4 for `service` at time `at`.
+    pub fn sign(
+        mut self,
+        key_id: &str,
+        secret: &str,
+        token: Option<&str>,
+        service: &str,
+        at: time::OffsetDateTime,
+    ) -> RawRequest {
+        let creds = corral_wire::sigv4::Credentials {
+            access_key_id: key_id.to_string(),
+            secret_access_key: secret.to_string(),
+            session_token: token.map(str::to_string),
+        };
+        corral_wire::sigv4::sign_request(
+            "POST",
+            "/",
+            "",
+            &mut self.headers,
+            &self.body,
+            &creds,
+            "us-east-1",
+            service,
+            at,
+        )
+        .expect("signing");
+        self
+    }
+
+    /// Sends it; returns status, the `__type`/`Code` and the body text.
+    pub async fn send(self, server: &TestServer) -> RawResponse {
+        let mut req = server.http().post(format!("{}/", server.endpoint)).body(self.body);
+        for (name, value) in self.headers.iter() {
+            if name != "host" {
+                req = req.header(name.as_str(), value.as_bytes());
+            }
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let request_id = resp.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = resp.text().await.unwrap_or_default();
+        RawResponse { status, text, request_id }
+    }
+}
+
+/// What came back from a raw request.
+pub struct RawResponse {
+    pub status: u16,
+    pub text: String,
+    pub request_id: Option<String>,
+}
+
+impl RawResponse {
+    /// The error code: `__type` of a JSON error or `<Code>` of a Query error.
+    pub fn error_code(&self) -> Option<String> {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&self.text) {
+            return v.get("__type").and_then(|t| t.as_str()).map(str::to_string);
+        }
+        let start = self.text.find("<Code>")? + "<Code>".len();
+        let end = self.text[start..].find("</Code>")? + start;
+        Some(self.text[start..end].to_string())
+    }
+}
