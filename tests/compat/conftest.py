@@ -81,7 +81,12 @@ def start_corral(data_dir: Path) -> Corral:
 
 
 @pytest.fixture
-def corral(tmp_path):
+def corral(tmp_path, monkeypatch):
+    # The machine's own AWS settings (AWS_CA_BUNDLE above all, which overrides a profile's
+    # ca_bundle) must not leak into what the tests check.
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
     server = start_corral(tmp_path / "corral-data")
     yield server
     server.stop()

@@ -1,5 +1,7 @@
 """boto3 against Corral: profiles from the data dir, session credentials, modelled errors."""
 
+import os
+
 import boto3
 import botocore.exceptions
 import pytest
@@ -8,8 +10,7 @@ TIER = "/ssm/managed-instance/activation-tier"
 
 
 def session(corral):
-    import os
-
+    """A boto3 session on the profile the server wrote, as the README's quickstart sets it up."""
     os.environ["AWS_CONFIG_FILE"] = str(corral.data_dir / "aws-config")
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(corral.data_dir / "aws-credentials")
     return boto3.Session(profile_name="corral")
