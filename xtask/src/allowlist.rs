@@ -1,5 +1,8 @@
 //! The services and operations Corral generates code for: the one place to extend.
 //!
+//! Operations the agent calls that botocore's public model lacks are described in
+//! `xtask/models/<service>.supplement.json` (botocore's format) and merged in first.
+//!
 //! To support another operation, add its botocore name to the service's `operations` list below and
 //! run `cargo run -p xtask -- codegen`. Every structure reachable from the operation's input and
 //! output is generated with it. A new service needs a new [`ServiceSpec`] entry (its module name
@@ -28,13 +31,41 @@ pub const SERVICES: &[ServiceSpec] = &[
     ServiceSpec {
         name: "iam",
         api_version: "2010-05-08",
-        operations: &["GetUser"],
+        operations: &[
+            "AttachRolePolicy",
+            "CreateRole",
+            "DeleteRole",
+            "DetachRolePolicy",
+            "GetPolicy",
+            "GetRole",
+            "GetUser",
+            "ListAttachedRolePolicies",
+            "ListRoles",
+        ],
         policy_document_shapes: &["policyDocumentType"],
     },
     ServiceSpec {
         name: "ssm",
         api_version: "2014-11-06",
-        operations: &["GetServiceSetting", "ResetServiceSetting", "UpdateServiceSetting"],
+        operations: &[
+            "AddTagsToResource",
+            "CreateActivation",
+            "DeleteActivation",
+            "DeregisterManagedInstance",
+            "DescribeActivations",
+            "DescribeInstanceInformation",
+            "GetServiceSetting",
+            "ListInstanceAssociations",
+            "ListTagsForResource",
+            "RegisterManagedInstance",
+            "RemoveTagsFromResource",
+            "RequestManagedInstanceRoleToken",
+            "ResetServiceSetting",
+            "UpdateInstanceInformation",
+            "UpdateManagedInstancePublicKey",
+            "UpdateManagedInstanceRole",
+            "UpdateServiceSetting",
+        ],
         policy_document_shapes: &[],
     },
     ServiceSpec {

@@ -82,3 +82,34 @@ pub fn load_model(botocore_dir: &Path, service: &str, api_version: &str) -> Resu
     };
     serde_json::from_str(&text).with_context(|| format!("parsing the model in {}", dir.display()))
 }
+
+/// Reads `xtask/models/<service>.supplement.json`, if there is one: operations and shapes that
+/// botocore's public model lacks (the SSM agent's private calls), written in botocore's format.
+pub fn load_supplement(workspace: &Path, service: &str) -> Result<Option<Json>> {
+    let path = workspace.join("xtask").join("models").join(format!("{service}.supplement.json"));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let json = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(Some(json))
+}
+
+/// Adds a supplement's `operations` and `shapes` to a model. A name the model already has is an
+/// error: a supplement adds, it never overrides what botocore says.
+pub fn merge_supplement(model: Json, supplement: &Json) -> Result<Json> {
+    let Json::Object(mut top) = model else { anyhow::bail!("the model is not a JSON object") };
+    for section in ["operations", "shapes"] {
+        let extra = supplement.members_of(section);
+        let Some((_, Json::Object(existing))) = top.iter_mut().find(|(k, _)| k == section) else {
+            anyhow::bail!("the model has no {section} object");
+        };
+        for (name, value) in extra {
+            if existing.iter().any(|(k, _)| k == name) {
+                anyhow::bail!("the supplement redefines {section}.{name}, which botocore's model already has");
+            }
+            existing.push((name.clone(), value.clone()));
+        }
+    }
+    Ok(Json::Object(top))
+}

@@ -62,6 +62,11 @@ impl Json {
         }
     }
 
+    /// The members of the object under `key` (empty when absent or not an object).
+    pub fn members_of(&self, key: &str) -> &[(String, Json)] {
+        self.get(key).map(Json::members).unwrap_or(&[])
+    }
+
     /// The items of an array (empty for anything else).
     pub fn items(&self) -> &[Json] {
         match self {

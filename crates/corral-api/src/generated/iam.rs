@@ -203,54 +203,128 @@ pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
 /// The operations of this service that Corral implements (the allow-list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
+    /// Attaches the specified managed policy to the specified IAM role.
+    AttachRolePolicy,
+    /// Creates a new role for your Amazon Web Services account.
+    CreateRole,
+    /// Deletes the specified role.
+    DeleteRole,
+    /// Removes the specified managed policy from the specified role.
+    DetachRolePolicy,
+    /// Retrieves information about the specified managed policy, including the policy's default version and the total number of IAM users, groups, and roles to which the policy is attached.
+    GetPolicy,
+    /// Retrieves information about the specified role, including the role's path, GUID, ARN, and the role's trust policy that grants permission to assume the role.
+    GetRole,
     /// Retrieves information about the specified IAM user, including the user's creation date, path, unique ID, and ARN.
     GetUser,
+    /// Lists all managed policies that are attached to the specified IAM role.
+    ListAttachedRolePolicies,
+    /// Lists the IAM roles that have the specified path prefix.
+    ListRoles,
 }
 
 impl Operation {
     /// Every implemented operation, sorted by name.
-    pub const ALL: &'static [Operation] = &[Operation::GetUser];
+    pub const ALL: &'static [Operation] = &[
+        Operation::AttachRolePolicy,
+        Operation::CreateRole,
+        Operation::DeleteRole,
+        Operation::DetachRolePolicy,
+        Operation::GetPolicy,
+        Operation::GetRole,
+        Operation::GetUser,
+        Operation::ListAttachedRolePolicies,
+        Operation::ListRoles,
+    ];
 
     /// The operation's name as the wire carries it.
     pub fn name(self) -> &'static str {
         match self {
+            Operation::AttachRolePolicy => "AttachRolePolicy",
+            Operation::CreateRole => "CreateRole",
+            Operation::DeleteRole => "DeleteRole",
+            Operation::DetachRolePolicy => "DetachRolePolicy",
+            Operation::GetPolicy => "GetPolicy",
+            Operation::GetRole => "GetRole",
             Operation::GetUser => "GetUser",
+            Operation::ListAttachedRolePolicies => "ListAttachedRolePolicies",
+            Operation::ListRoles => "ListRoles",
         }
     }
 
     /// The implemented operation called `name`, if any.
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
+            "AttachRolePolicy" => Some(Operation::AttachRolePolicy),
+            "CreateRole" => Some(Operation::CreateRole),
+            "DeleteRole" => Some(Operation::DeleteRole),
+            "DetachRolePolicy" => Some(Operation::DetachRolePolicy),
+            "GetPolicy" => Some(Operation::GetPolicy),
+            "GetRole" => Some(Operation::GetRole),
             "GetUser" => Some(Operation::GetUser),
+            "ListAttachedRolePolicies" => Some(Operation::ListAttachedRolePolicies),
+            "ListRoles" => Some(Operation::ListRoles),
             _ => None,
         }
     }
 
-    /// The IAM action a caller needs, e.g. `iam:GetUser`.
+    /// The IAM action a caller needs, e.g. `iam:AttachRolePolicy`.
     pub fn iam_action(self) -> &'static str {
         match self {
+            Operation::AttachRolePolicy => "iam:AttachRolePolicy",
+            Operation::CreateRole => "iam:CreateRole",
+            Operation::DeleteRole => "iam:DeleteRole",
+            Operation::DetachRolePolicy => "iam:DetachRolePolicy",
+            Operation::GetPolicy => "iam:GetPolicy",
+            Operation::GetRole => "iam:GetRole",
             Operation::GetUser => "iam:GetUser",
+            Operation::ListAttachedRolePolicies => "iam:ListAttachedRolePolicies",
+            Operation::ListRoles => "iam:ListRoles",
         }
     }
 
     /// Whether the operation only reads (its name starts with Describe, Get, List or Lookup).
     pub fn read_only(self) -> bool {
         match self {
+            Operation::AttachRolePolicy => false,
+            Operation::CreateRole => false,
+            Operation::DeleteRole => false,
+            Operation::DetachRolePolicy => false,
+            Operation::GetPolicy => true,
+            Operation::GetRole => true,
             Operation::GetUser => true,
+            Operation::ListAttachedRolePolicies => true,
+            Operation::ListRoles => true,
         }
     }
 
     /// The shape of the request (an empty structure when the model has no input).
     pub fn input_shape(self) -> &'static crate::model::Shape {
         match self {
+            Operation::AttachRolePolicy => &shapes::ATTACH_ROLE_POLICY_REQUEST,
+            Operation::CreateRole => &shapes::CREATE_ROLE_REQUEST,
+            Operation::DeleteRole => &shapes::DELETE_ROLE_REQUEST,
+            Operation::DetachRolePolicy => &shapes::DETACH_ROLE_POLICY_REQUEST,
+            Operation::GetPolicy => &shapes::GET_POLICY_REQUEST,
+            Operation::GetRole => &shapes::GET_ROLE_REQUEST,
             Operation::GetUser => &shapes::GET_USER_REQUEST,
+            Operation::ListAttachedRolePolicies => &shapes::LIST_ATTACHED_ROLE_POLICIES_REQUEST,
+            Operation::ListRoles => &shapes::LIST_ROLES_REQUEST,
         }
     }
 
     /// The shape of the response, if the operation has one.
     pub fn output_shape(self) -> Option<&'static crate::model::Shape> {
         match self {
+            Operation::AttachRolePolicy => None,
+            Operation::CreateRole => Some(&shapes::CREATE_ROLE_RESPONSE),
+            Operation::DeleteRole => None,
+            Operation::DetachRolePolicy => None,
+            Operation::GetPolicy => Some(&shapes::GET_POLICY_RESPONSE),
+            Operation::GetRole => Some(&shapes::GET_ROLE_RESPONSE),
             Operation::GetUser => Some(&shapes::GET_USER_RESPONSE),
+            Operation::ListAttachedRolePolicies => Some(&shapes::LIST_ATTACHED_ROLE_POLICIES_RESPONSE),
+            Operation::ListRoles => Some(&shapes::LIST_ROLES_RESPONSE),
         }
     }
 
@@ -258,7 +332,15 @@ impl Operation {
     /// for JSON services and operations without output.
     pub fn result_wrapper(self) -> Option<&'static str> {
         match self {
+            Operation::AttachRolePolicy => None,
+            Operation::CreateRole => Some("CreateRoleResult"),
+            Operation::DeleteRole => None,
+            Operation::DetachRolePolicy => None,
+            Operation::GetPolicy => Some("GetPolicyResult"),
+            Operation::GetRole => Some("GetRoleResult"),
             Operation::GetUser => Some("GetUserResult"),
+            Operation::ListAttachedRolePolicies => Some("ListAttachedRolePoliciesResult"),
+            Operation::ListRoles => Some("ListRolesResult"),
         }
     }
 }
@@ -313,6 +395,17 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
 
 // === Types ===
 
+/// The `AttachRolePolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AttachRolePolicyRequest {
+    /// The name (friendly name, not ARN) of the role to attach the policy to.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The Amazon Resource Name (ARN) of the IAM policy you want to attach.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+}
+
 /// Contains information about an attached permissions boundary.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AttachedPermissionsBoundary {
@@ -322,6 +415,105 @@ pub struct AttachedPermissionsBoundary {
     /// The ARN of the policy used to set the permissions boundary for the user or role.
     #[serde(rename = "PermissionsBoundaryArn", default, skip_serializing_if = "Option::is_none")]
     pub permissions_boundary_arn: Option<String>,
+}
+
+/// Contains information about an attached policy.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AttachedPolicy {
+    /// The friendly name of the attached policy.
+    #[serde(rename = "PolicyName", default, skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+    /// The `PolicyArn` member.
+    #[serde(rename = "PolicyArn", default, skip_serializing_if = "Option::is_none")]
+    pub policy_arn: Option<String>,
+}
+
+/// The `CreateRoleRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateRoleRequest {
+    /// The path to the role.
+    #[serde(rename = "Path", default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The name of the role to create.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The trust relationship policy document that grants an entity permission to assume the role.
+    #[serde(rename = "AssumeRolePolicyDocument")]
+    pub assume_role_policy_document: String,
+    /// A description of the role.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The maximum session duration (in seconds) that you want to set for the specified role.
+    #[serde(rename = "MaxSessionDuration", default, skip_serializing_if = "Option::is_none")]
+    pub max_session_duration: Option<i32>,
+    /// The maximum duration (in seconds) of an Amazon Web Services Sign-In session for users who sign in with this role.
+    #[serde(rename = "MaxSigninSessionDuration", default, skip_serializing_if = "Option::is_none")]
+    pub max_signin_session_duration: Option<i32>,
+    /// The ARN of the managed policy that is used to set the permissions boundary for the role.
+    #[serde(rename = "PermissionsBoundary", default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
+    /// A list of tags that you want to attach to the new role.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// Contains the response to a successful CreateRole request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateRoleResponse {
+    /// A structure containing details about the new role.
+    #[serde(rename = "Role")]
+    pub role: Role,
+}
+
+/// The `DeleteRoleRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteRoleRequest {
+    /// The name of the role to delete.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+}
+
+/// The `DetachRolePolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DetachRolePolicyRequest {
+    /// The name (friendly name, not ARN) of the IAM role to detach the policy from.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The Amazon Resource Name (ARN) of the IAM policy you want to detach.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+}
+
+/// The `GetPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetPolicyRequest {
+    /// The Amazon Resource Name (ARN) of the managed policy that you want information about.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+}
+
+/// Contains the response to a successful GetPolicy request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetPolicyResponse {
+    /// A structure containing details about the policy.
+    #[serde(rename = "Policy", default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+}
+
+/// The `GetRoleRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetRoleRequest {
+    /// The name of the IAM role to get information about.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+}
+
+/// Contains the response to a successful GetRole request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetRoleResponse {
+    /// A structure containing details about the IAM role.
+    #[serde(rename = "Role")]
+    pub role: Role,
 }
 
 /// The `GetUserRequest` structure.
@@ -338,6 +530,172 @@ pub struct GetUserResponse {
     /// A structure containing details about the IAM user.
     #[serde(rename = "User")]
     pub user: User,
+}
+
+/// The `ListAttachedRolePoliciesRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListAttachedRolePoliciesRequest {
+    /// The name (friendly name, not ARN) of the role to list attached policies for.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The path prefix for filtering the results.
+    #[serde(rename = "PathPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListAttachedRolePolicies request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListAttachedRolePoliciesResponse {
+    /// A list of the attached policies.
+    #[serde(rename = "AttachedPolicies", default, skip_serializing_if = "Option::is_none")]
+    pub attached_policies: Option<Vec<AttachedPolicy>>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListRolesRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListRolesRequest {
+    /// The path prefix for filtering the results.
+    #[serde(rename = "PathPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListRoles request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListRolesResponse {
+    /// A list of roles.
+    #[serde(rename = "Roles")]
+    pub roles: Vec<Role>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// Contains information about a managed policy.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Policy {
+    /// The friendly name (not ARN) identifying the policy.
+    #[serde(rename = "PolicyName", default, skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+    /// The stable and unique string identifying the policy.
+    #[serde(rename = "PolicyId", default, skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
+    /// The `Arn` member.
+    #[serde(rename = "Arn", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The path to the policy.
+    #[serde(rename = "Path", default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The identifier for the version of the policy that is set as the default version.
+    #[serde(rename = "DefaultVersionId", default, skip_serializing_if = "Option::is_none")]
+    pub default_version_id: Option<String>,
+    /// The number of entities (users, groups, and roles) that the policy is attached to.
+    #[serde(rename = "AttachmentCount", default, skip_serializing_if = "Option::is_none")]
+    pub attachment_count: Option<i32>,
+    /// The number of entities (users and roles) for which the policy is used to set the permissions boundary.
+    #[serde(rename = "PermissionsBoundaryUsageCount", default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary_usage_count: Option<i32>,
+    /// Specifies whether the policy can be attached to an IAM user, group, or role.
+    #[serde(rename = "IsAttachable", default, skip_serializing_if = "Option::is_none")]
+    pub is_attachable: Option<bool>,
+    /// A friendly description of the policy.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The date and time, in ISO 8601 date-time format, when the policy was created.
+    #[serde(rename = "CreateDate", default, skip_serializing_if = "Option::is_none")]
+    pub create_date: Option<corral_wire::time::Timestamp>,
+    /// The date and time, in ISO 8601 date-time format, when the policy was last updated.
+    #[serde(rename = "UpdateDate", default, skip_serializing_if = "Option::is_none")]
+    pub update_date: Option<corral_wire::time::Timestamp>,
+    /// A list of tags that are attached to the instance profile.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// Contains information about an IAM role.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Role {
+    /// The path to the role.
+    #[serde(rename = "Path")]
+    pub path: String,
+    /// The friendly name that identifies the role.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The stable and unique string identifying the role.
+    #[serde(rename = "RoleId")]
+    pub role_id: String,
+    /// The Amazon Resource Name (ARN) specifying the role.
+    #[serde(rename = "Arn")]
+    pub arn: String,
+    /// The date and time, in ISO 8601 date-time format, when the role was created.
+    #[serde(rename = "CreateDate")]
+    pub create_date: corral_wire::time::Timestamp,
+    /// The policy that grants an entity permission to assume the role.
+    #[serde(rename = "AssumeRolePolicyDocument", default, skip_serializing_if = "Option::is_none")]
+    pub assume_role_policy_document: Option<String>,
+    /// A description of the role that you provide.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The maximum session duration (in seconds) for the specified role.
+    #[serde(rename = "MaxSessionDuration", default, skip_serializing_if = "Option::is_none")]
+    pub max_session_duration: Option<i32>,
+    /// The maximum duration (in seconds) of an Amazon Web Services Sign-In session for users who sign in with this role.
+    #[serde(rename = "MaxSigninSessionDuration", default, skip_serializing_if = "Option::is_none")]
+    pub max_signin_session_duration: Option<i32>,
+    /// The ARN of the policy used to set the permissions boundary for the role.
+    #[serde(rename = "PermissionsBoundary", default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<AttachedPermissionsBoundary>,
+    /// A list of tags that are attached to the role.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// Contains information about the last time that an IAM role was used.
+    #[serde(rename = "RoleLastUsed", default, skip_serializing_if = "Option::is_none")]
+    pub role_last_used: Option<RoleLastUsed>,
+    /// Contains information about the role template that this role was created from.
+    #[serde(rename = "SourceRoleTemplate", default, skip_serializing_if = "Option::is_none")]
+    pub source_role_template: Option<SourceRoleTemplate>,
+}
+
+/// Contains information about the last time that an IAM role was used.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RoleLastUsed {
+    /// The date and time, in ISO 8601 date-time format that the role was last used.
+    #[serde(rename = "LastUsedDate", default, skip_serializing_if = "Option::is_none")]
+    pub last_used_date: Option<corral_wire::time::Timestamp>,
+    /// The name of the Amazon Web Services Region in which the role was last used.
+    #[serde(rename = "Region", default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// Contains information about the role template that a role was created from.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SourceRoleTemplate {
+    /// The Amazon Resource Name (ARN) of the role template that the role was created from.
+    #[serde(rename = "TemplateArn")]
+    pub template_arn: String,
+    /// The minor version of the role template that was used to create the role.
+    #[serde(rename = "TemplateMinorVersion")]
+    pub template_minor_version: i32,
 }
 
 /// A structure that represents user-provided metadata that can be associated with an IAM resource.
@@ -387,6 +745,19 @@ pub struct User {
 pub mod shapes {
     use crate::model::{Member, Shape, ShapeKind};
 
+    /// The `AttachRolePolicyRequest` shape.
+    pub static ATTACH_ROLE_POLICY_REQUEST: Shape = Shape {
+        name: "AttachRolePolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `AttachedPermissionsBoundary` shape.
     pub static ATTACHED_PERMISSIONS_BOUNDARY: Shape = Shape {
         name: "AttachedPermissionsBoundary",
@@ -405,6 +776,136 @@ pub mod shapes {
                     required: false,
                 },
             ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachedPolicy` shape.
+    pub static ATTACHED_POLICY: Shape = Shape {
+        name: "AttachedPolicy",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: false },
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateRoleRequest` shape.
+    pub static CREATE_ROLE_REQUEST: Shape = Shape {
+        name: "CreateRoleRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Path", wire_name: "Path", shape: &PATH_TYPE, required: false },
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member {
+                    name: "AssumeRolePolicyDocument",
+                    wire_name: "AssumeRolePolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+                Member {
+                    name: "Description",
+                    wire_name: "Description",
+                    shape: &ROLE_DESCRIPTION_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "MaxSessionDuration",
+                    wire_name: "MaxSessionDuration",
+                    shape: &ROLE_MAX_SESSION_DURATION_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "MaxSigninSessionDuration",
+                    wire_name: "MaxSigninSessionDuration",
+                    shape: &MAX_SIGNIN_SESSION_DURATION_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "PermissionsBoundary",
+                    wire_name: "PermissionsBoundary",
+                    shape: &ARN_TYPE,
+                    required: false,
+                },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateRoleResponse` shape.
+    pub static CREATE_ROLE_RESPONSE: Shape = Shape {
+        name: "CreateRoleResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "Role", wire_name: "Role", shape: &ROLE, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteRoleRequest` shape.
+    pub static DELETE_ROLE_REQUEST: Shape = Shape {
+        name: "DeleteRoleRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DetachRolePolicyRequest` shape.
+    pub static DETACH_ROLE_POLICY_REQUEST: Shape = Shape {
+        name: "DetachRolePolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetPolicyRequest` shape.
+    pub static GET_POLICY_REQUEST: Shape = Shape {
+        name: "GetPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetPolicyResponse` shape.
+    pub static GET_POLICY_RESPONSE: Shape = Shape {
+        name: "GetPolicyResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "Policy", wire_name: "Policy", shape: &POLICY, required: false }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetRoleRequest` shape.
+    pub static GET_ROLE_REQUEST: Shape = Shape {
+        name: "GetRoleRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetRoleResponse` shape.
+    pub static GET_ROLE_RESPONSE: Shape = Shape {
+        name: "GetRoleResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "Role", wire_name: "Role", shape: &ROLE, required: true }],
         },
         sensitive: false,
         doc_policy_document: false,
@@ -435,10 +936,200 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `ListAttachedRolePoliciesRequest` shape.
+    pub static LIST_ATTACHED_ROLE_POLICIES_REQUEST: Shape = Shape {
+        name: "ListAttachedRolePoliciesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "PathPrefix", wire_name: "PathPrefix", shape: &POLICY_PATH_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListAttachedRolePoliciesResponse` shape.
+    pub static LIST_ATTACHED_ROLE_POLICIES_RESPONSE: Shape = Shape {
+        name: "ListAttachedRolePoliciesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "AttachedPolicies",
+                    wire_name: "AttachedPolicies",
+                    shape: &ATTACHED_POLICIES_LIST_TYPE,
+                    required: false,
+                },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListRolesRequest` shape.
+    pub static LIST_ROLES_REQUEST: Shape = Shape {
+        name: "ListRolesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PathPrefix", wire_name: "PathPrefix", shape: &PATH_PREFIX_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListRolesResponse` shape.
+    pub static LIST_ROLES_RESPONSE: Shape = Shape {
+        name: "ListRolesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Roles", wire_name: "Roles", shape: &ROLE_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `PermissionsBoundaryAttachmentType` shape.
     pub static PERMISSIONS_BOUNDARY_ATTACHMENT_TYPE: Shape = Shape {
         name: "PermissionsBoundaryAttachmentType",
         kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["PermissionsBoundaryPolicy"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Policy` shape.
+    pub static POLICY: Shape = Shape {
+        name: "Policy",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: false },
+                Member { name: "PolicyId", wire_name: "PolicyId", shape: &ID_TYPE, required: false },
+                Member { name: "Arn", wire_name: "Arn", shape: &ARN_TYPE, required: false },
+                Member { name: "Path", wire_name: "Path", shape: &POLICY_PATH_TYPE, required: false },
+                Member {
+                    name: "DefaultVersionId",
+                    wire_name: "DefaultVersionId",
+                    shape: &POLICY_VERSION_ID_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "AttachmentCount",
+                    wire_name: "AttachmentCount",
+                    shape: &ATTACHMENT_COUNT_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "PermissionsBoundaryUsageCount",
+                    wire_name: "PermissionsBoundaryUsageCount",
+                    shape: &ATTACHMENT_COUNT_TYPE,
+                    required: false,
+                },
+                Member { name: "IsAttachable", wire_name: "IsAttachable", shape: &BOOLEAN_TYPE, required: false },
+                Member {
+                    name: "Description",
+                    wire_name: "Description",
+                    shape: &POLICY_DESCRIPTION_TYPE,
+                    required: false,
+                },
+                Member { name: "CreateDate", wire_name: "CreateDate", shape: &DATE_TYPE, required: false },
+                Member { name: "UpdateDate", wire_name: "UpdateDate", shape: &DATE_TYPE, required: false },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Role` shape.
+    pub static ROLE: Shape = Shape {
+        name: "Role",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Path", wire_name: "Path", shape: &PATH_TYPE, required: true },
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "RoleId", wire_name: "RoleId", shape: &ID_TYPE, required: true },
+                Member { name: "Arn", wire_name: "Arn", shape: &ARN_TYPE, required: true },
+                Member { name: "CreateDate", wire_name: "CreateDate", shape: &DATE_TYPE, required: true },
+                Member {
+                    name: "AssumeRolePolicyDocument",
+                    wire_name: "AssumeRolePolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "Description",
+                    wire_name: "Description",
+                    shape: &ROLE_DESCRIPTION_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "MaxSessionDuration",
+                    wire_name: "MaxSessionDuration",
+                    shape: &ROLE_MAX_SESSION_DURATION_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "MaxSigninSessionDuration",
+                    wire_name: "MaxSigninSessionDuration",
+                    shape: &MAX_SIGNIN_SESSION_DURATION_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "PermissionsBoundary",
+                    wire_name: "PermissionsBoundary",
+                    shape: &ATTACHED_PERMISSIONS_BOUNDARY,
+                    required: false,
+                },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: false },
+                Member { name: "RoleLastUsed", wire_name: "RoleLastUsed", shape: &ROLE_LAST_USED, required: false },
+                Member {
+                    name: "SourceRoleTemplate",
+                    wire_name: "SourceRoleTemplate",
+                    shape: &SOURCE_ROLE_TEMPLATE,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RoleLastUsed` shape.
+    pub static ROLE_LAST_USED: Shape = Shape {
+        name: "RoleLastUsed",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "LastUsedDate", wire_name: "LastUsedDate", shape: &DATE_TYPE, required: false },
+                Member { name: "Region", wire_name: "Region", shape: &STRING_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `SourceRoleTemplate` shape.
+    pub static SOURCE_ROLE_TEMPLATE: Shape = Shape {
+        name: "SourceRoleTemplate",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "TemplateArn", wire_name: "TemplateArn", shape: &ARN_TYPE, required: true },
+                Member {
+                    name: "TemplateMinorVersion",
+                    wire_name: "TemplateMinorVersion",
+                    shape: &INTEGER_TYPE,
+                    required: true,
+                },
+            ],
+        },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -488,6 +1179,32 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `attachedPoliciesListType` shape.
+    pub static ATTACHED_POLICIES_LIST_TYPE: Shape = Shape {
+        name: "attachedPoliciesListType",
+        kind: ShapeKind::List {
+            member: &ATTACHED_POLICY,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `attachmentCountType` shape.
+    pub static ATTACHMENT_COUNT_TYPE: Shape = Shape {
+        name: "attachmentCountType",
+        kind: ShapeKind::Integer { min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `booleanType` shape.
+    pub static BOOLEAN_TYPE: Shape =
+        Shape { name: "booleanType", kind: ShapeKind::Boolean, sensitive: false, doc_policy_document: false };
+
     /// The `dateType` shape.
     pub static DATE_TYPE: Shape =
         Shape { name: "dateType", kind: ShapeKind::Timestamp, sensitive: false, doc_policy_document: false };
@@ -508,6 +1225,51 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `integerType` shape.
+    pub static INTEGER_TYPE: Shape = Shape {
+        name: "integerType",
+        kind: ShapeKind::Integer { min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `markerType` shape.
+    pub static MARKER_TYPE: Shape = Shape {
+        name: "markerType",
+        kind: ShapeKind::String { min: Some(1), max: Some(320), pattern: Some("[\\u0020-\\u00FF]+"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `maxItemsType` shape.
+    pub static MAX_ITEMS_TYPE: Shape = Shape {
+        name: "maxItemsType",
+        kind: ShapeKind::Integer { min: Some(1), max: Some(1000) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `maxSigninSessionDurationType` shape.
+    pub static MAX_SIGNIN_SESSION_DURATION_TYPE: Shape = Shape {
+        name: "maxSigninSessionDurationType",
+        kind: ShapeKind::Integer { min: Some(3600), max: Some(7776000) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `pathPrefixType` shape.
+    pub static PATH_PREFIX_TYPE: Shape = Shape {
+        name: "pathPrefixType",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: Some(512),
+            pattern: Some("\\u002F[\\u0021-\\u007F]*"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `pathType` shape.
     pub static PATH_TYPE: Shape = Shape {
         name: "pathType",
@@ -517,6 +1279,114 @@ pub mod shapes {
             pattern: Some("(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)"),
             enum_values: &[],
         },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `policyDescriptionType` shape.
+    pub static POLICY_DESCRIPTION_TYPE: Shape = Shape {
+        name: "policyDescriptionType",
+        kind: ShapeKind::String { min: None, max: Some(1000), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `policyDocumentType` shape.
+    pub static POLICY_DOCUMENT_TYPE: Shape = Shape {
+        name: "policyDocumentType",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: Some(131072),
+            pattern: Some("[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: true,
+    };
+
+    /// The `policyNameType` shape.
+    pub static POLICY_NAME_TYPE: Shape = Shape {
+        name: "policyNameType",
+        kind: ShapeKind::String { min: Some(1), max: Some(128), pattern: Some("[\\w+=,.@-]+"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `policyPathType` shape.
+    pub static POLICY_PATH_TYPE: Shape = Shape {
+        name: "policyPathType",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: Some(512),
+            pattern: Some("((/[A-Za-z0-9\\.,\\+@=_-]+)*)/"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `policyVersionIdType` shape.
+    pub static POLICY_VERSION_ID_TYPE: Shape = Shape {
+        name: "policyVersionIdType",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: Some("v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `responseMarkerType` shape.
+    pub static RESPONSE_MARKER_TYPE: Shape = Shape {
+        name: "responseMarkerType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `roleDescriptionType` shape.
+    pub static ROLE_DESCRIPTION_TYPE: Shape = Shape {
+        name: "roleDescriptionType",
+        kind: ShapeKind::String {
+            min: None,
+            max: Some(1000),
+            pattern: Some("[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `roleListType` shape.
+    pub static ROLE_LIST_TYPE: Shape = Shape {
+        name: "roleListType",
+        kind: ShapeKind::List { member: &ROLE, member_location_name: None, flattened: false, min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `roleMaxSessionDurationType` shape.
+    pub static ROLE_MAX_SESSION_DURATION_TYPE: Shape = Shape {
+        name: "roleMaxSessionDurationType",
+        kind: ShapeKind::Integer { min: Some(3600), max: Some(43200) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `roleNameType` shape.
+    pub static ROLE_NAME_TYPE: Shape = Shape {
+        name: "roleNameType",
+        kind: ShapeKind::String { min: Some(1), max: Some(64), pattern: Some("[\\w+=,.@-]+"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `stringType` shape.
+    pub static STRING_TYPE: Shape = Shape {
+        name: "stringType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
         sensitive: false,
         doc_policy_document: false,
     };

@@ -4,7 +4,9 @@
 //! Generated from botocore's model; the allow-list is `xtask/src/allowlist.rs`.
 #![allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
-// Every pattern of these shapes is checked at run time.
+// Patterns dropped because the regex crate cannot compile them (not checked at run time):
+// - RegistrationMetadataKey: "^(?!\\s*$).+" (error: look-around, including look-ahead and look-behind, is not supported)
+// - RegistrationMetadataValue: "^(?!\\s*$).+" (error: look-around, including look-ahead and look-behind, is not supported)
 
 /// Wire metadata of the service, from the model's `metadata`.
 pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
@@ -121,6 +123,7 @@ pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
         "ListDocumentMetadataHistory",
         "ListDocumentVersions",
         "ListDocuments",
+        "ListInstanceAssociations",
         "ListInventoryEntries",
         "ListNodes",
         "ListNodesSummary",
@@ -137,10 +140,12 @@ pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
         "PutResourcePolicy",
         "RegisterDefaultHostManagementConfiguration",
         "RegisterDefaultPatchBaseline",
+        "RegisterManagedInstance",
         "RegisterPatchBaselineForPatchGroup",
         "RegisterTargetWithMaintenanceWindow",
         "RegisterTaskWithMaintenanceWindow",
         "RemoveTagsFromResource",
+        "RequestManagedInstanceRoleToken",
         "ResetServiceSetting",
         "ResumeSession",
         "SendAutomationSignal",
@@ -160,9 +165,11 @@ pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
         "UpdateDocument",
         "UpdateDocumentDefaultVersion",
         "UpdateDocumentMetadata",
+        "UpdateInstanceInformation",
         "UpdateMaintenanceWindow",
         "UpdateMaintenanceWindowTarget",
         "UpdateMaintenanceWindowTask",
+        "UpdateManagedInstancePublicKey",
         "UpdateManagedInstanceRole",
         "UpdateOpsItem",
         "UpdateOpsMetadata",
@@ -176,24 +183,83 @@ pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
 /// The operations of this service that Corral implements (the allow-list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
+    /// Adds or overwrites one or more tags for the specified resource.
+    AddTagsToResource,
+    /// Generates an activation code and activation ID you can use to register your on-premises servers, edge devices, or virtual machine (VM) with Amazon Web Services Systems Manager.
+    CreateActivation,
+    /// Deletes an activation.
+    DeleteActivation,
+    /// Removes the server or virtual machine from the list of registered servers.
+    DeregisterManagedInstance,
+    /// Describes details about the activation, such as the date and time the activation was created, its expiration date, the Identity and Access Management (IAM) role assigned to the managed nodes in the activation, and the number of nodes reg...
+    DescribeActivations,
+    /// Provides information about one or more of your managed nodes, including the operating system platform, SSM Agent version, association status, and IP address.
+    DescribeInstanceInformation,
     /// ServiceSetting is an account-level setting for an Amazon Web Services service.
     GetServiceSetting,
+    /// The State Manager associations of an instance, as the agent asks for them.
+    ListInstanceAssociations,
+    /// Returns a list of the tags assigned to the specified resource.
+    ListTagsForResource,
+    /// Registers a machine as a managed instance with an activation code and ID (anonymous).
+    RegisterManagedInstance,
+    /// Removes tag keys from the specified resource.
+    RemoveTagsFromResource,
+    /// Issues temporary credentials of the instance's role; signed with the instance's RSA key.
+    RequestManagedInstanceRoleToken,
     /// ServiceSetting is an account-level setting for an Amazon Web Services service.
     ResetServiceSetting,
+    /// The agent's health ping.
+    UpdateInstanceInformation,
+    /// Replaces the instance's public key; signed with the old key.
+    UpdateManagedInstancePublicKey,
+    /// Changes the Identity and Access Management (IAM) role that is assigned to the on-premises server, edge device, or virtual machines (VM).
+    UpdateManagedInstanceRole,
     /// ServiceSetting is an account-level setting for an Amazon Web Services service.
     UpdateServiceSetting,
 }
 
 impl Operation {
     /// Every implemented operation, sorted by name.
-    pub const ALL: &'static [Operation] =
-        &[Operation::GetServiceSetting, Operation::ResetServiceSetting, Operation::UpdateServiceSetting];
+    pub const ALL: &'static [Operation] = &[
+        Operation::AddTagsToResource,
+        Operation::CreateActivation,
+        Operation::DeleteActivation,
+        Operation::DeregisterManagedInstance,
+        Operation::DescribeActivations,
+        Operation::DescribeInstanceInformation,
+        Operation::GetServiceSetting,
+        Operation::ListInstanceAssociations,
+        Operation::ListTagsForResource,
+        Operation::RegisterManagedInstance,
+        Operation::RemoveTagsFromResource,
+        Operation::RequestManagedInstanceRoleToken,
+        Operation::ResetServiceSetting,
+        Operation::UpdateInstanceInformation,
+        Operation::UpdateManagedInstancePublicKey,
+        Operation::UpdateManagedInstanceRole,
+        Operation::UpdateServiceSetting,
+    ];
 
     /// The operation's name as the wire carries it.
     pub fn name(self) -> &'static str {
         match self {
+            Operation::AddTagsToResource => "AddTagsToResource",
+            Operation::CreateActivation => "CreateActivation",
+            Operation::DeleteActivation => "DeleteActivation",
+            Operation::DeregisterManagedInstance => "DeregisterManagedInstance",
+            Operation::DescribeActivations => "DescribeActivations",
+            Operation::DescribeInstanceInformation => "DescribeInstanceInformation",
             Operation::GetServiceSetting => "GetServiceSetting",
+            Operation::ListInstanceAssociations => "ListInstanceAssociations",
+            Operation::ListTagsForResource => "ListTagsForResource",
+            Operation::RegisterManagedInstance => "RegisterManagedInstance",
+            Operation::RemoveTagsFromResource => "RemoveTagsFromResource",
+            Operation::RequestManagedInstanceRoleToken => "RequestManagedInstanceRoleToken",
             Operation::ResetServiceSetting => "ResetServiceSetting",
+            Operation::UpdateInstanceInformation => "UpdateInstanceInformation",
+            Operation::UpdateManagedInstancePublicKey => "UpdateManagedInstancePublicKey",
+            Operation::UpdateManagedInstanceRole => "UpdateManagedInstanceRole",
             Operation::UpdateServiceSetting => "UpdateServiceSetting",
         }
     }
@@ -201,18 +267,46 @@ impl Operation {
     /// The implemented operation called `name`, if any.
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
+            "AddTagsToResource" => Some(Operation::AddTagsToResource),
+            "CreateActivation" => Some(Operation::CreateActivation),
+            "DeleteActivation" => Some(Operation::DeleteActivation),
+            "DeregisterManagedInstance" => Some(Operation::DeregisterManagedInstance),
+            "DescribeActivations" => Some(Operation::DescribeActivations),
+            "DescribeInstanceInformation" => Some(Operation::DescribeInstanceInformation),
             "GetServiceSetting" => Some(Operation::GetServiceSetting),
+            "ListInstanceAssociations" => Some(Operation::ListInstanceAssociations),
+            "ListTagsForResource" => Some(Operation::ListTagsForResource),
+            "RegisterManagedInstance" => Some(Operation::RegisterManagedInstance),
+            "RemoveTagsFromResource" => Some(Operation::RemoveTagsFromResource),
+            "RequestManagedInstanceRoleToken" => Some(Operation::RequestManagedInstanceRoleToken),
             "ResetServiceSetting" => Some(Operation::ResetServiceSetting),
+            "UpdateInstanceInformation" => Some(Operation::UpdateInstanceInformation),
+            "UpdateManagedInstancePublicKey" => Some(Operation::UpdateManagedInstancePublicKey),
+            "UpdateManagedInstanceRole" => Some(Operation::UpdateManagedInstanceRole),
             "UpdateServiceSetting" => Some(Operation::UpdateServiceSetting),
             _ => None,
         }
     }
 
-    /// The IAM action a caller needs, e.g. `ssm:GetServiceSetting`.
+    /// The IAM action a caller needs, e.g. `ssm:AddTagsToResource`.
     pub fn iam_action(self) -> &'static str {
         match self {
+            Operation::AddTagsToResource => "ssm:AddTagsToResource",
+            Operation::CreateActivation => "ssm:CreateActivation",
+            Operation::DeleteActivation => "ssm:DeleteActivation",
+            Operation::DeregisterManagedInstance => "ssm:DeregisterManagedInstance",
+            Operation::DescribeActivations => "ssm:DescribeActivations",
+            Operation::DescribeInstanceInformation => "ssm:DescribeInstanceInformation",
             Operation::GetServiceSetting => "ssm:GetServiceSetting",
+            Operation::ListInstanceAssociations => "ssm:ListInstanceAssociations",
+            Operation::ListTagsForResource => "ssm:ListTagsForResource",
+            Operation::RegisterManagedInstance => "ssm:RegisterManagedInstance",
+            Operation::RemoveTagsFromResource => "ssm:RemoveTagsFromResource",
+            Operation::RequestManagedInstanceRoleToken => "ssm:RequestManagedInstanceRoleToken",
             Operation::ResetServiceSetting => "ssm:ResetServiceSetting",
+            Operation::UpdateInstanceInformation => "ssm:UpdateInstanceInformation",
+            Operation::UpdateManagedInstancePublicKey => "ssm:UpdateManagedInstancePublicKey",
+            Operation::UpdateManagedInstanceRole => "ssm:UpdateManagedInstanceRole",
             Operation::UpdateServiceSetting => "ssm:UpdateServiceSetting",
         }
     }
@@ -220,8 +314,22 @@ impl Operation {
     /// Whether the operation only reads (its name starts with Describe, Get, List or Lookup).
     pub fn read_only(self) -> bool {
         match self {
+            Operation::AddTagsToResource => false,
+            Operation::CreateActivation => false,
+            Operation::DeleteActivation => false,
+            Operation::DeregisterManagedInstance => false,
+            Operation::DescribeActivations => true,
+            Operation::DescribeInstanceInformation => true,
             Operation::GetServiceSetting => true,
+            Operation::ListInstanceAssociations => true,
+            Operation::ListTagsForResource => true,
+            Operation::RegisterManagedInstance => false,
+            Operation::RemoveTagsFromResource => false,
+            Operation::RequestManagedInstanceRoleToken => false,
             Operation::ResetServiceSetting => false,
+            Operation::UpdateInstanceInformation => false,
+            Operation::UpdateManagedInstancePublicKey => false,
+            Operation::UpdateManagedInstanceRole => false,
             Operation::UpdateServiceSetting => false,
         }
     }
@@ -229,8 +337,22 @@ impl Operation {
     /// The shape of the request (an empty structure when the model has no input).
     pub fn input_shape(self) -> &'static crate::model::Shape {
         match self {
+            Operation::AddTagsToResource => &shapes::ADD_TAGS_TO_RESOURCE_REQUEST,
+            Operation::CreateActivation => &shapes::CREATE_ACTIVATION_REQUEST,
+            Operation::DeleteActivation => &shapes::DELETE_ACTIVATION_REQUEST,
+            Operation::DeregisterManagedInstance => &shapes::DEREGISTER_MANAGED_INSTANCE_REQUEST,
+            Operation::DescribeActivations => &shapes::DESCRIBE_ACTIVATIONS_REQUEST,
+            Operation::DescribeInstanceInformation => &shapes::DESCRIBE_INSTANCE_INFORMATION_REQUEST,
             Operation::GetServiceSetting => &shapes::GET_SERVICE_SETTING_REQUEST,
+            Operation::ListInstanceAssociations => &shapes::LIST_INSTANCE_ASSOCIATIONS_REQUEST,
+            Operation::ListTagsForResource => &shapes::LIST_TAGS_FOR_RESOURCE_REQUEST,
+            Operation::RegisterManagedInstance => &shapes::REGISTER_MANAGED_INSTANCE_REQUEST,
+            Operation::RemoveTagsFromResource => &shapes::REMOVE_TAGS_FROM_RESOURCE_REQUEST,
+            Operation::RequestManagedInstanceRoleToken => &shapes::REQUEST_MANAGED_INSTANCE_ROLE_TOKEN_REQUEST,
             Operation::ResetServiceSetting => &shapes::RESET_SERVICE_SETTING_REQUEST,
+            Operation::UpdateInstanceInformation => &shapes::UPDATE_INSTANCE_INFORMATION_REQUEST,
+            Operation::UpdateManagedInstancePublicKey => &shapes::UPDATE_MANAGED_INSTANCE_PUBLIC_KEY_REQUEST,
+            Operation::UpdateManagedInstanceRole => &shapes::UPDATE_MANAGED_INSTANCE_ROLE_REQUEST,
             Operation::UpdateServiceSetting => &shapes::UPDATE_SERVICE_SETTING_REQUEST,
         }
     }
@@ -238,8 +360,22 @@ impl Operation {
     /// The shape of the response, if the operation has one.
     pub fn output_shape(self) -> Option<&'static crate::model::Shape> {
         match self {
+            Operation::AddTagsToResource => Some(&shapes::ADD_TAGS_TO_RESOURCE_RESULT),
+            Operation::CreateActivation => Some(&shapes::CREATE_ACTIVATION_RESULT),
+            Operation::DeleteActivation => Some(&shapes::DELETE_ACTIVATION_RESULT),
+            Operation::DeregisterManagedInstance => Some(&shapes::DEREGISTER_MANAGED_INSTANCE_RESULT),
+            Operation::DescribeActivations => Some(&shapes::DESCRIBE_ACTIVATIONS_RESULT),
+            Operation::DescribeInstanceInformation => Some(&shapes::DESCRIBE_INSTANCE_INFORMATION_RESULT),
             Operation::GetServiceSetting => Some(&shapes::GET_SERVICE_SETTING_RESULT),
+            Operation::ListInstanceAssociations => Some(&shapes::LIST_INSTANCE_ASSOCIATIONS_RESULT),
+            Operation::ListTagsForResource => Some(&shapes::LIST_TAGS_FOR_RESOURCE_RESULT),
+            Operation::RegisterManagedInstance => Some(&shapes::REGISTER_MANAGED_INSTANCE_RESULT),
+            Operation::RemoveTagsFromResource => Some(&shapes::REMOVE_TAGS_FROM_RESOURCE_RESULT),
+            Operation::RequestManagedInstanceRoleToken => Some(&shapes::REQUEST_MANAGED_INSTANCE_ROLE_TOKEN_RESULT),
             Operation::ResetServiceSetting => Some(&shapes::RESET_SERVICE_SETTING_RESULT),
+            Operation::UpdateInstanceInformation => Some(&shapes::UPDATE_INSTANCE_INFORMATION_RESULT),
+            Operation::UpdateManagedInstancePublicKey => Some(&shapes::UPDATE_MANAGED_INSTANCE_PUBLIC_KEY_RESULT),
+            Operation::UpdateManagedInstanceRole => Some(&shapes::UPDATE_MANAGED_INSTANCE_ROLE_RESULT),
             Operation::UpdateServiceSetting => Some(&shapes::UPDATE_SERVICE_SETTING_RESULT),
         }
     }
@@ -248,8 +384,22 @@ impl Operation {
     /// for JSON services and operations without output.
     pub fn result_wrapper(self) -> Option<&'static str> {
         match self {
+            Operation::AddTagsToResource => None,
+            Operation::CreateActivation => None,
+            Operation::DeleteActivation => None,
+            Operation::DeregisterManagedInstance => None,
+            Operation::DescribeActivations => None,
+            Operation::DescribeInstanceInformation => None,
             Operation::GetServiceSetting => None,
+            Operation::ListInstanceAssociations => None,
+            Operation::ListTagsForResource => None,
+            Operation::RegisterManagedInstance => None,
+            Operation::RemoveTagsFromResource => None,
+            Operation::RequestManagedInstanceRoleToken => None,
             Operation::ResetServiceSetting => None,
+            Operation::UpdateInstanceInformation => None,
+            Operation::UpdateManagedInstancePublicKey => None,
+            Operation::UpdateManagedInstanceRole => None,
             Operation::UpdateServiceSetting => None,
         }
     }
@@ -260,6 +410,7 @@ impl Operation {
 /// 500 for faults and 400 otherwise.
 pub const ERROR_CODES: &[(&str, &str, u16)] = &[
     ("AccessDeniedException", "AccessDeniedException", 400),
+    ("ActivationExpired", "ActivationExpired", 400),
     ("AlreadyExistsException", "AlreadyExistsException", 400),
     ("AssociatedInstances", "AssociatedInstances", 400),
     ("AssociationAlreadyExists", "AssociationAlreadyExists", 400),
@@ -289,6 +440,7 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
     ("HierarchyTypeMismatchException", "HierarchyTypeMismatchException", 400),
     ("IdempotentParameterMismatch", "IdempotentParameterMismatch", 400),
     ("IncompatiblePolicyException", "IncompatiblePolicyException", 400),
+    ("InstanceAlreadyRegistered", "InstanceAlreadyRegistered", 400),
     ("InternalServerError", "InternalServerError", 500),
     ("InvalidActivation", "InvalidActivation", 400),
     ("InvalidActivationId", "InvalidActivationId", 400),
@@ -330,6 +482,7 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
     ("InvalidPluginName", "InvalidPluginName", 400),
     ("InvalidPolicyAttributeException", "InvalidPolicyAttributeException", 400),
     ("InvalidPolicyTypeException", "InvalidPolicyTypeException", 400),
+    ("InvalidPublicKey", "InvalidPublicKey", 400),
     ("InvalidResourceId", "InvalidResourceId", 400),
     ("InvalidResourceType", "InvalidResourceType", 400),
     ("InvalidResultAttributeException", "InvalidResultAttributeException", 400),
@@ -343,6 +496,7 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
     ("InvocationDoesNotExist", "InvocationDoesNotExist", 400),
     ("ItemContentMismatchException", "ItemContentMismatchException", 400),
     ("ItemSizeLimitExceededException", "ItemSizeLimitExceededException", 400),
+    ("MachineFingerprintDoesNotMatch", "MachineFingerprintDoesNotMatch", 400),
     ("MalformedResourcePolicyDocumentException", "MalformedResourcePolicyDocumentException", 400),
     ("MaxDocumentSizeExceeded", "MaxDocumentSizeExceeded", 400),
     ("NoLongerSupportedException", "NoLongerSupportedException", 400),
@@ -368,6 +522,8 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
     ("ParameterVersionLabelLimitExceeded", "ParameterVersionLabelLimitExceeded", 400),
     ("ParameterVersionNotFound", "ParameterVersionNotFound", 400),
     ("PoliciesLimitExceededException", "PoliciesLimitExceededException", 400),
+    ("PublicKeyAlreadyRegistered", "PublicKeyAlreadyRegistered", 400),
+    ("RegistrationLimitExceeded", "RegistrationLimitExceeded", 400),
     ("ResourceDataSyncAlreadyExistsException", "ResourceDataSyncAlreadyExistsException", 400),
     ("ResourceDataSyncConflictException", "ResourceDataSyncConflictException", 400),
     ("ResourceDataSyncCountExceededException", "ResourceDataSyncCountExceededException", 400),
@@ -403,6 +559,184 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
 
 // === Types ===
 
+/// An activation registers one or more on-premises servers or virtual machines (VMs) with Amazon Web Services so that you can configure those servers or VMs using Run Command.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Activation {
+    /// The ID created by Systems Manager when you submitted the activation.
+    #[serde(rename = "ActivationId", default, skip_serializing_if = "Option::is_none")]
+    pub activation_id: Option<String>,
+    /// A user defined description of the activation.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A name for the managed node when it is created.
+    #[serde(rename = "DefaultInstanceName", default, skip_serializing_if = "Option::is_none")]
+    pub default_instance_name: Option<String>,
+    /// The Identity and Access Management (IAM) role to assign to the managed node.
+    #[serde(rename = "IamRole", default, skip_serializing_if = "Option::is_none")]
+    pub iam_role: Option<String>,
+    /// The maximum number of managed nodes that can be registered using this activation.
+    #[serde(rename = "RegistrationLimit", default, skip_serializing_if = "Option::is_none")]
+    pub registration_limit: Option<i32>,
+    /// The number of managed nodes already registered with this activation.
+    #[serde(rename = "RegistrationsCount", default, skip_serializing_if = "Option::is_none")]
+    pub registrations_count: Option<i32>,
+    /// The date when this activation can no longer be used to register managed nodes.
+    #[serde(rename = "ExpirationDate", default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<corral_wire::time::Timestamp>,
+    /// Whether or not the activation is expired.
+    #[serde(rename = "Expired", default, skip_serializing_if = "Option::is_none")]
+    pub expired: Option<bool>,
+    /// The date the activation was created.
+    #[serde(rename = "CreatedDate", default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<corral_wire::time::Timestamp>,
+    /// Tags assigned to the activation.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// The `AddTagsToResourceRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AddTagsToResourceRequest {
+    /// Specifies the type of resource you are tagging.
+    #[serde(rename = "ResourceType")]
+    pub resource_type: String,
+    /// The resource ID you want to tag.
+    #[serde(rename = "ResourceId")]
+    pub resource_id: String,
+    /// One or more tags.
+    #[serde(rename = "Tags")]
+    pub tags: Vec<Tag>,
+}
+
+/// The `AddTagsToResourceResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AddTagsToResourceResult {}
+
+/// The `CreateActivationRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateActivationRequest {
+    /// A user-defined description of the resource that you want to register with Systems Manager.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The name of the registered, managed node as it will appear in the Amazon Web Services Systems Manager console or when you use the Amazon Web Services command line tools to list Systems Manager resources.
+    #[serde(rename = "DefaultInstanceName", default, skip_serializing_if = "Option::is_none")]
+    pub default_instance_name: Option<String>,
+    /// The name of the Identity and Access Management (IAM) role that you want to assign to the managed node.
+    #[serde(rename = "IamRole")]
+    pub iam_role: String,
+    /// Specify the maximum number of managed nodes you want to register.
+    #[serde(rename = "RegistrationLimit", default, skip_serializing_if = "Option::is_none")]
+    pub registration_limit: Option<i32>,
+    /// The date by which this activation request should expire, in timestamp format, such as "2024-07-07T00:00:00".
+    #[serde(rename = "ExpirationDate", default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<corral_wire::time::Timestamp>,
+    /// Optional metadata that you assign to a resource.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// Reserved for internal use.
+    #[serde(rename = "RegistrationMetadata", default, skip_serializing_if = "Option::is_none")]
+    pub registration_metadata: Option<Vec<RegistrationMetadataItem>>,
+}
+
+/// The `CreateActivationResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateActivationResult {
+    /// The ID number generated by the system when it processed the activation.
+    #[serde(rename = "ActivationId", default, skip_serializing_if = "Option::is_none")]
+    pub activation_id: Option<String>,
+    /// The code the system generates when it processes the activation.
+    #[serde(rename = "ActivationCode", default, skip_serializing_if = "Option::is_none")]
+    pub activation_code: Option<String>,
+}
+
+/// The `DeleteActivationRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteActivationRequest {
+    /// The ID of the activation that you want to delete.
+    #[serde(rename = "ActivationId")]
+    pub activation_id: String,
+}
+
+/// The `DeleteActivationResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteActivationResult {}
+
+/// The `DeregisterManagedInstanceRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeregisterManagedInstanceRequest {
+    /// The ID assigned to the managed node when you registered it using the activation process.
+    #[serde(rename = "InstanceId")]
+    pub instance_id: String,
+}
+
+/// The `DeregisterManagedInstanceResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeregisterManagedInstanceResult {}
+
+/// Filter for the DescribeActivation API.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeActivationsFilter {
+    /// The name of the filter.
+    #[serde(rename = "FilterKey", default, skip_serializing_if = "Option::is_none")]
+    pub filter_key: Option<String>,
+    /// The filter values.
+    #[serde(rename = "FilterValues", default, skip_serializing_if = "Option::is_none")]
+    pub filter_values: Option<Vec<String>>,
+}
+
+/// The `DescribeActivationsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeActivationsRequest {
+    /// A filter to view information about your activations.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<DescribeActivationsFilter>>,
+    /// The maximum number of items to return for this call.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// A token to start the list.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `DescribeActivationsResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeActivationsResult {
+    /// A list of activations for your Amazon Web Services account.
+    #[serde(rename = "ActivationList", default, skip_serializing_if = "Option::is_none")]
+    pub activation_list: Option<Vec<Activation>>,
+    /// The token for the next set of items to return.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `DescribeInstanceInformationRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeInstanceInformationRequest {
+    /// This is a legacy method.
+    #[serde(rename = "InstanceInformationFilterList", default, skip_serializing_if = "Option::is_none")]
+    pub instance_information_filter_list: Option<Vec<InstanceInformationFilter>>,
+    /// One or more filters.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<InstanceInformationStringFilter>>,
+    /// The maximum number of items to return for this call.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The token for the next set of items to return.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `DescribeInstanceInformationResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeInstanceInformationResult {
+    /// The managed node information list.
+    #[serde(rename = "InstanceInformationList", default, skip_serializing_if = "Option::is_none")]
+    pub instance_information_list: Option<Vec<InstanceInformation>>,
+    /// The token to use when requesting the next set of items.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
 /// The request body of the GetServiceSetting API operation.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetServiceSettingRequest {
@@ -417,6 +751,265 @@ pub struct GetServiceSettingResult {
     /// The query result of the current service setting.
     #[serde(rename = "ServiceSetting", default, skip_serializing_if = "Option::is_none")]
     pub service_setting: Option<ServiceSetting>,
+}
+
+/// Status information about the aggregated associations.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InstanceAggregatedAssociationOverview {
+    /// Detailed status information about the aggregated associations.
+    #[serde(rename = "DetailedStatus", default, skip_serializing_if = "Option::is_none")]
+    pub detailed_status: Option<String>,
+    /// The number of associations for the managed nodes.
+    #[serde(rename = "InstanceAssociationStatusAggregatedCount", default, skip_serializing_if = "Option::is_none")]
+    pub instance_association_status_aggregated_count: Option<std::collections::BTreeMap<String, i32>>,
+}
+
+/// The `InstanceAssociationSummary` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InstanceAssociationSummary {
+    /// The `AssociationId` member.
+    #[serde(rename = "AssociationId", default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<String>,
+    /// The `Name` member.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The `DocumentVersion` member.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+}
+
+/// Describes a filter for a specific list of managed nodes.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InstanceInformation {
+    /// The managed node ID.
+    #[serde(rename = "InstanceId", default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Connection status of SSM Agent.
+    #[serde(rename = "PingStatus", default, skip_serializing_if = "Option::is_none")]
+    pub ping_status: Option<String>,
+    /// The date and time when the agent last pinged the Systems Manager service.
+    #[serde(rename = "LastPingDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub last_ping_date_time: Option<corral_wire::time::Timestamp>,
+    /// The version of SSM Agent running on your Linux managed node.
+    #[serde(rename = "AgentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    /// Indicates whether the latest version of SSM Agent is running on your Linux managed node.
+    #[serde(rename = "IsLatestVersion", default, skip_serializing_if = "Option::is_none")]
+    pub is_latest_version: Option<bool>,
+    /// The operating system platform type.
+    #[serde(rename = "PlatformType", default, skip_serializing_if = "Option::is_none")]
+    pub platform_type: Option<String>,
+    /// The name of the operating system platform running on your managed node.
+    #[serde(rename = "PlatformName", default, skip_serializing_if = "Option::is_none")]
+    pub platform_name: Option<String>,
+    /// The version of the OS platform running on your managed node.
+    #[serde(rename = "PlatformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The activation ID created by Amazon Web Services Systems Manager when the server or virtual machine (VM) was registered.
+    #[serde(rename = "ActivationId", default, skip_serializing_if = "Option::is_none")]
+    pub activation_id: Option<String>,
+    /// The role assigned to an Amazon EC2 instance configured with a Systems Manager Quick Setup host management configuration or the role assigned to an on-premises managed node.
+    #[serde(rename = "IamRole", default, skip_serializing_if = "Option::is_none")]
+    pub iam_role: Option<String>,
+    /// The date the server or VM was registered with Amazon Web Services as a managed node.
+    #[serde(rename = "RegistrationDate", default, skip_serializing_if = "Option::is_none")]
+    pub registration_date: Option<corral_wire::time::Timestamp>,
+    /// The type of instance.
+    #[serde(rename = "ResourceType", default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// The name assigned to an on-premises server, edge device, or virtual machine (VM) when it is activated as a Systems Manager managed node.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The IP address of the managed node.
+    ///
+    /// Sensitive: never log or echo this value.
+    #[serde(rename = "IPAddress", default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// The fully qualified host name of the managed node.
+    #[serde(rename = "ComputerName", default, skip_serializing_if = "Option::is_none")]
+    pub computer_name: Option<String>,
+    /// The status of the association.
+    #[serde(rename = "AssociationStatus", default, skip_serializing_if = "Option::is_none")]
+    pub association_status: Option<String>,
+    /// The date the association was last run.
+    #[serde(rename = "LastAssociationExecutionDate", default, skip_serializing_if = "Option::is_none")]
+    pub last_association_execution_date: Option<corral_wire::time::Timestamp>,
+    /// The last date the association was successfully run.
+    #[serde(rename = "LastSuccessfulAssociationExecutionDate", default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_association_execution_date: Option<corral_wire::time::Timestamp>,
+    /// Information about the association.
+    #[serde(rename = "AssociationOverview", default, skip_serializing_if = "Option::is_none")]
+    pub association_overview: Option<InstanceAggregatedAssociationOverview>,
+    /// The ID of the source resource.
+    #[serde(rename = "SourceId", default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// The type of the source resource.
+    #[serde(rename = "SourceType", default, skip_serializing_if = "Option::is_none")]
+    pub source_type: Option<String>,
+    /// The location of the source resource in the third-party cloud environment.
+    #[serde(rename = "SourceLocation", default, skip_serializing_if = "Option::is_none")]
+    pub source_location: Option<String>,
+}
+
+/// Describes a filter for a specific list of managed nodes.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InstanceInformationFilter {
+    /// The name of the filter.
+    #[serde(rename = "key")]
+    pub key: String,
+    /// The filter values.
+    #[serde(rename = "valueSet")]
+    pub value_set: Vec<String>,
+}
+
+/// The filters to describe or get information about your managed nodes.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct InstanceInformationStringFilter {
+    /// The filter key name to describe your managed nodes.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// The filter values.
+    #[serde(rename = "Values")]
+    pub values: Vec<String>,
+}
+
+/// The `ListInstanceAssociationsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListInstanceAssociationsRequest {
+    /// The `InstanceId` member.
+    #[serde(rename = "InstanceId")]
+    pub instance_id: String,
+    /// The `MaxResults` member.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The `NextToken` member.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `ListInstanceAssociationsResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListInstanceAssociationsResult {
+    /// The `Associations` member.
+    #[serde(rename = "Associations", default, skip_serializing_if = "Option::is_none")]
+    pub associations: Option<Vec<InstanceAssociationSummary>>,
+    /// The `NextToken` member.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `ListTagsForResourceRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListTagsForResourceRequest {
+    /// Returns a list of tags for a specific resource type.
+    #[serde(rename = "ResourceType")]
+    pub resource_type: String,
+    /// The resource ID for which you want to see a list of tags.
+    #[serde(rename = "ResourceId")]
+    pub resource_id: String,
+}
+
+/// The `ListTagsForResourceResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListTagsForResourceResult {
+    /// A list of tags.
+    #[serde(rename = "TagList", default, skip_serializing_if = "Option::is_none")]
+    pub tag_list: Option<Vec<Tag>>,
+}
+
+/// The `RegisterManagedInstanceRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RegisterManagedInstanceRequest {
+    /// The `ActivationCode` member.
+    #[serde(rename = "ActivationCode", default, skip_serializing_if = "Option::is_none")]
+    pub activation_code: Option<String>,
+    /// The `ActivationId` member.
+    #[serde(rename = "ActivationId", default, skip_serializing_if = "Option::is_none")]
+    pub activation_id: Option<String>,
+    /// The `PublicKey` member.
+    #[serde(rename = "PublicKey")]
+    pub public_key: String,
+    /// The `PublicKeyType` member.
+    #[serde(rename = "PublicKeyType", default, skip_serializing_if = "Option::is_none")]
+    pub public_key_type: Option<String>,
+    /// The `Fingerprint` member.
+    #[serde(rename = "Fingerprint")]
+    pub fingerprint: String,
+    /// The `IamRole` member.
+    #[serde(rename = "IamRole", default, skip_serializing_if = "Option::is_none")]
+    pub iam_role: Option<String>,
+    /// The `Tags` member.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// The `RegisterManagedInstanceResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RegisterManagedInstanceResult {
+    /// The `InstanceId` member.
+    #[serde(rename = "InstanceId", default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+}
+
+/// Reserved for internal use.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RegistrationMetadataItem {
+    /// Reserved for internal use.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// Reserved for internal use.
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
+/// The `RemoveTagsFromResourceRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RemoveTagsFromResourceRequest {
+    /// The type of resource from which you want to remove a tag.
+    #[serde(rename = "ResourceType")]
+    pub resource_type: String,
+    /// The ID of the resource from which you want to remove tags.
+    #[serde(rename = "ResourceId")]
+    pub resource_id: String,
+    /// Tag keys that you want to remove from the specified resource.
+    #[serde(rename = "TagKeys")]
+    pub tag_keys: Vec<String>,
+}
+
+/// The `RemoveTagsFromResourceResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RemoveTagsFromResourceResult {}
+
+/// The `RequestManagedInstanceRoleTokenRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RequestManagedInstanceRoleTokenRequest {
+    /// The `Fingerprint` member.
+    #[serde(rename = "Fingerprint")]
+    pub fingerprint: String,
+}
+
+/// The `RequestManagedInstanceRoleTokenResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RequestManagedInstanceRoleTokenResult {
+    /// The `AccessKeyId` member.
+    #[serde(rename = "AccessKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The `SecretAccessKey` member.
+    ///
+    /// Sensitive: never log or echo this value.
+    #[serde(rename = "SecretAccessKey", default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    /// The `SessionToken` member.
+    ///
+    /// Sensitive: never log or echo this value.
+    #[serde(rename = "SessionToken", default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    /// The `TokenExpirationDate` member.
+    #[serde(rename = "TokenExpirationDate", default, skip_serializing_if = "Option::is_none")]
+    pub token_expiration_date: Option<corral_wire::time::Timestamp>,
+    /// The `UpdateKeyPair` member.
+    #[serde(rename = "UpdateKeyPair", default, skip_serializing_if = "Option::is_none")]
+    pub update_key_pair: Option<bool>,
 }
 
 /// The request body of the ResetServiceSetting API operation.
@@ -458,6 +1051,92 @@ pub struct ServiceSetting {
     pub status: Option<String>,
 }
 
+/// Metadata that you assign to your Amazon Web Services resources.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Tag {
+    /// The name of the tag.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// The value of the tag.
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
+/// The `UpdateInstanceInformationRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateInstanceInformationRequest {
+    /// The `InstanceId` member.
+    #[serde(rename = "InstanceId")]
+    pub instance_id: String,
+    /// The `AgentName` member.
+    #[serde(rename = "AgentName", default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    /// The `AgentStatus` member.
+    #[serde(rename = "AgentStatus", default, skip_serializing_if = "Option::is_none")]
+    pub agent_status: Option<String>,
+    /// The `AgentVersion` member.
+    #[serde(rename = "AgentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    /// The `PlatformType` member.
+    #[serde(rename = "PlatformType", default, skip_serializing_if = "Option::is_none")]
+    pub platform_type: Option<String>,
+    /// The `PlatformName` member.
+    #[serde(rename = "PlatformName", default, skip_serializing_if = "Option::is_none")]
+    pub platform_name: Option<String>,
+    /// The `PlatformVersion` member.
+    #[serde(rename = "PlatformVersion", default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// The `IPAddress` member.
+    #[serde(rename = "IPAddress", default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// The `ComputerName` member.
+    #[serde(rename = "ComputerName", default, skip_serializing_if = "Option::is_none")]
+    pub computer_name: Option<String>,
+    /// The `AvailabilityZone` member.
+    #[serde(rename = "AvailabilityZone", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    /// The `AvailabilityZoneId` member.
+    #[serde(rename = "AvailabilityZoneId", default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_id: Option<String>,
+    /// The `SSMConnectionChannel` member.
+    #[serde(rename = "SSMConnectionChannel", default, skip_serializing_if = "Option::is_none")]
+    pub ssm_connection_channel: Option<String>,
+}
+
+/// The `UpdateInstanceInformationResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateInstanceInformationResult {}
+
+/// The `UpdateManagedInstancePublicKeyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateManagedInstancePublicKeyRequest {
+    /// The `NewPublicKey` member.
+    #[serde(rename = "NewPublicKey")]
+    pub new_public_key: String,
+    /// The `NewPublicKeyType` member.
+    #[serde(rename = "NewPublicKeyType")]
+    pub new_public_key_type: String,
+}
+
+/// The `UpdateManagedInstancePublicKeyResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateManagedInstancePublicKeyResult {}
+
+/// The `UpdateManagedInstanceRoleRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateManagedInstanceRoleRequest {
+    /// The ID of the managed node where you want to update the role.
+    #[serde(rename = "InstanceId")]
+    pub instance_id: String,
+    /// The name of the Identity and Access Management (IAM) role that you want to assign to the managed node.
+    #[serde(rename = "IamRole")]
+    pub iam_role: String,
+}
+
+/// The `UpdateManagedInstanceRoleResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateManagedInstanceRoleResult {}
+
 /// The request body of the UpdateServiceSetting API operation.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct UpdateServiceSettingRequest {
@@ -480,9 +1159,395 @@ pub struct UpdateServiceSettingResult {}
 pub mod shapes {
     use crate::model::{Member, Shape, ShapeKind};
 
+    /// The `Activation` shape.
+    pub static ACTIVATION: Shape = Shape {
+        name: "Activation",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "ActivationId", wire_name: "ActivationId", shape: &ACTIVATION_ID, required: false },
+                Member {
+                    name: "Description",
+                    wire_name: "Description",
+                    shape: &ACTIVATION_DESCRIPTION,
+                    required: false,
+                },
+                Member {
+                    name: "DefaultInstanceName",
+                    wire_name: "DefaultInstanceName",
+                    shape: &DEFAULT_INSTANCE_NAME,
+                    required: false,
+                },
+                Member { name: "IamRole", wire_name: "IamRole", shape: &IAM_ROLE, required: false },
+                Member {
+                    name: "RegistrationLimit",
+                    wire_name: "RegistrationLimit",
+                    shape: &REGISTRATION_LIMIT,
+                    required: false,
+                },
+                Member {
+                    name: "RegistrationsCount",
+                    wire_name: "RegistrationsCount",
+                    shape: &REGISTRATIONS_COUNT,
+                    required: false,
+                },
+                Member {
+                    name: "ExpirationDate",
+                    wire_name: "ExpirationDate",
+                    shape: &EXPIRATION_DATE,
+                    required: false,
+                },
+                Member { name: "Expired", wire_name: "Expired", shape: &BOOLEAN, required: false },
+                Member { name: "CreatedDate", wire_name: "CreatedDate", shape: &CREATED_DATE, required: false },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ActivationCode` shape.
+    pub static ACTIVATION_CODE: Shape = Shape {
+        name: "ActivationCode",
+        kind: ShapeKind::String { min: Some(20), max: Some(250), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ActivationDescription` shape.
+    pub static ACTIVATION_DESCRIPTION: Shape = Shape {
+        name: "ActivationDescription",
+        kind: ShapeKind::String { min: Some(0), max: Some(256), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ActivationId` shape.
+    pub static ACTIVATION_ID: Shape = Shape {
+        name: "ActivationId",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: Some("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ActivationList` shape.
+    pub static ACTIVATION_LIST: Shape = Shape {
+        name: "ActivationList",
+        kind: ShapeKind::List {
+            member: &ACTIVATION,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AddTagsToResourceRequest` shape.
+    pub static ADD_TAGS_TO_RESOURCE_REQUEST: Shape = Shape {
+        name: "AddTagsToResourceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "ResourceType",
+                    wire_name: "ResourceType",
+                    shape: &RESOURCE_TYPE_FOR_TAGGING,
+                    required: true,
+                },
+                Member { name: "ResourceId", wire_name: "ResourceId", shape: &RESOURCE_ID, required: true },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AddTagsToResourceResult` shape.
+    pub static ADD_TAGS_TO_RESOURCE_RESULT: Shape = Shape {
+        name: "AddTagsToResourceResult",
+        kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Boolean` shape.
+    pub static BOOLEAN: Shape =
+        Shape { name: "Boolean", kind: ShapeKind::Boolean, sensitive: false, doc_policy_document: false };
+
+    /// The `ComputerName` shape.
+    pub static COMPUTER_NAME: Shape = Shape {
+        name: "ComputerName",
+        kind: ShapeKind::String { min: Some(1), max: Some(255), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateActivationRequest` shape.
+    pub static CREATE_ACTIVATION_REQUEST: Shape = Shape {
+        name: "CreateActivationRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "Description",
+                    wire_name: "Description",
+                    shape: &ACTIVATION_DESCRIPTION,
+                    required: false,
+                },
+                Member {
+                    name: "DefaultInstanceName",
+                    wire_name: "DefaultInstanceName",
+                    shape: &DEFAULT_INSTANCE_NAME,
+                    required: false,
+                },
+                Member { name: "IamRole", wire_name: "IamRole", shape: &IAM_ROLE, required: true },
+                Member {
+                    name: "RegistrationLimit",
+                    wire_name: "RegistrationLimit",
+                    shape: &REGISTRATION_LIMIT,
+                    required: false,
+                },
+                Member {
+                    name: "ExpirationDate",
+                    wire_name: "ExpirationDate",
+                    shape: &EXPIRATION_DATE,
+                    required: false,
+                },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST, required: false },
+                Member {
+                    name: "RegistrationMetadata",
+                    wire_name: "RegistrationMetadata",
+                    shape: &REGISTRATION_METADATA_LIST,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateActivationResult` shape.
+    pub static CREATE_ACTIVATION_RESULT: Shape = Shape {
+        name: "CreateActivationResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "ActivationId", wire_name: "ActivationId", shape: &ACTIVATION_ID, required: false },
+                Member {
+                    name: "ActivationCode",
+                    wire_name: "ActivationCode",
+                    shape: &ACTIVATION_CODE,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreatedDate` shape.
+    pub static CREATED_DATE: Shape =
+        Shape { name: "CreatedDate", kind: ShapeKind::Timestamp, sensitive: false, doc_policy_document: false };
+
     /// The `DateTime` shape.
     pub static DATE_TIME: Shape =
         Shape { name: "DateTime", kind: ShapeKind::Timestamp, sensitive: false, doc_policy_document: false };
+
+    /// The `DefaultInstanceName` shape.
+    pub static DEFAULT_INSTANCE_NAME: Shape = Shape {
+        name: "DefaultInstanceName",
+        kind: ShapeKind::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some("^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteActivationRequest` shape.
+    pub static DELETE_ACTIVATION_REQUEST: Shape = Shape {
+        name: "DeleteActivationRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "ActivationId",
+                wire_name: "ActivationId",
+                shape: &ACTIVATION_ID,
+                required: true,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteActivationResult` shape.
+    pub static DELETE_ACTIVATION_RESULT: Shape = Shape {
+        name: "DeleteActivationResult",
+        kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeregisterManagedInstanceRequest` shape.
+    pub static DEREGISTER_MANAGED_INSTANCE_REQUEST: Shape = Shape {
+        name: "DeregisterManagedInstanceRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "InstanceId",
+                wire_name: "InstanceId",
+                shape: &MANAGED_INSTANCE_ID,
+                required: true,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeregisterManagedInstanceResult` shape.
+    pub static DEREGISTER_MANAGED_INSTANCE_RESULT: Shape = Shape {
+        name: "DeregisterManagedInstanceResult",
+        kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DescribeActivationsFilter` shape.
+    pub static DESCRIBE_ACTIVATIONS_FILTER: Shape = Shape {
+        name: "DescribeActivationsFilter",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "FilterKey",
+                    wire_name: "FilterKey",
+                    shape: &DESCRIBE_ACTIVATIONS_FILTER_KEYS,
+                    required: false,
+                },
+                Member { name: "FilterValues", wire_name: "FilterValues", shape: &STRING_LIST, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DescribeActivationsFilterKeys` shape.
+    pub static DESCRIBE_ACTIVATIONS_FILTER_KEYS: Shape = Shape {
+        name: "DescribeActivationsFilterKeys",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ActivationIds", "DefaultInstanceName", "IamRole"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DescribeActivationsFilterList` shape.
+    pub static DESCRIBE_ACTIVATIONS_FILTER_LIST: Shape = Shape {
+        name: "DescribeActivationsFilterList",
+        kind: ShapeKind::List {
+            member: &DESCRIBE_ACTIVATIONS_FILTER,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DescribeActivationsRequest` shape.
+    pub static DESCRIBE_ACTIVATIONS_REQUEST: Shape = Shape {
+        name: "DescribeActivationsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "Filters",
+                    wire_name: "Filters",
+                    shape: &DESCRIBE_ACTIVATIONS_FILTER_LIST,
+                    required: false,
+                },
+                Member { name: "MaxResults", wire_name: "MaxResults", shape: &MAX_RESULTS, required: false },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DescribeActivationsResult` shape.
+    pub static DESCRIBE_ACTIVATIONS_RESULT: Shape = Shape {
+        name: "DescribeActivationsResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "ActivationList",
+                    wire_name: "ActivationList",
+                    shape: &ACTIVATION_LIST,
+                    required: false,
+                },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DescribeInstanceInformationRequest` shape.
+    pub static DESCRIBE_INSTANCE_INFORMATION_REQUEST: Shape = Shape {
+        name: "DescribeInstanceInformationRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "InstanceInformationFilterList",
+                    wire_name: "InstanceInformationFilterList",
+                    shape: &INSTANCE_INFORMATION_FILTER_LIST,
+                    required: false,
+                },
+                Member {
+                    name: "Filters",
+                    wire_name: "Filters",
+                    shape: &INSTANCE_INFORMATION_STRING_FILTER_LIST,
+                    required: false,
+                },
+                Member {
+                    name: "MaxResults",
+                    wire_name: "MaxResults",
+                    shape: &MAX_RESULTS_EC2_COMPATIBLE,
+                    required: false,
+                },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DescribeInstanceInformationResult` shape.
+    pub static DESCRIBE_INSTANCE_INFORMATION_RESULT: Shape = Shape {
+        name: "DescribeInstanceInformationResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "InstanceInformationList",
+                    wire_name: "InstanceInformationList",
+                    shape: &INSTANCE_INFORMATION_LIST,
+                    required: false,
+                },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ExpirationDate` shape.
+    pub static EXPIRATION_DATE: Shape =
+        Shape { name: "ExpirationDate", kind: ShapeKind::Timestamp, sensitive: false, doc_policy_document: false };
 
     /// The `GetServiceSettingRequest` shape.
     pub static GET_SERVICE_SETTING_REQUEST: Shape = Shape {
@@ -514,6 +1579,660 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `IPAddress` shape.
+    pub static IP_ADDRESS: Shape = Shape {
+        name: "IPAddress",
+        kind: ShapeKind::String { min: Some(1), max: Some(46), pattern: None, enum_values: &[] },
+        sensitive: true,
+        doc_policy_document: false,
+    };
+
+    /// The `IamRole` shape.
+    pub static IAM_ROLE: Shape = Shape {
+        name: "IamRole",
+        kind: ShapeKind::String { min: None, max: Some(64), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceAggregatedAssociationOverview` shape.
+    pub static INSTANCE_AGGREGATED_ASSOCIATION_OVERVIEW: Shape = Shape {
+        name: "InstanceAggregatedAssociationOverview",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "DetailedStatus", wire_name: "DetailedStatus", shape: &STATUS_NAME, required: false },
+                Member {
+                    name: "InstanceAssociationStatusAggregatedCount",
+                    wire_name: "InstanceAssociationStatusAggregatedCount",
+                    shape: &INSTANCE_ASSOCIATION_STATUS_AGGREGATED_COUNT,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceAssociationStatusAggregatedCount` shape.
+    pub static INSTANCE_ASSOCIATION_STATUS_AGGREGATED_COUNT: Shape = Shape {
+        name: "InstanceAssociationStatusAggregatedCount",
+        kind: ShapeKind::Map {
+            key: &STATUS_NAME,
+            value: &INSTANCE_COUNT,
+            min: None,
+            max: None,
+            flattened: false,
+            key_name: "key",
+            value_name: "value",
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceAssociationSummary` shape.
+    pub static INSTANCE_ASSOCIATION_SUMMARY: Shape = Shape {
+        name: "InstanceAssociationSummary",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "AssociationId", wire_name: "AssociationId", shape: &STRING, required: false },
+                Member { name: "Name", wire_name: "Name", shape: &STRING, required: false },
+                Member { name: "DocumentVersion", wire_name: "DocumentVersion", shape: &STRING, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceAssociationSummaryList` shape.
+    pub static INSTANCE_ASSOCIATION_SUMMARY_LIST: Shape = Shape {
+        name: "InstanceAssociationSummaryList",
+        kind: ShapeKind::List {
+            member: &INSTANCE_ASSOCIATION_SUMMARY,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceAssociationsMaxResults` shape.
+    pub static INSTANCE_ASSOCIATIONS_MAX_RESULTS: Shape = Shape {
+        name: "InstanceAssociationsMaxResults",
+        kind: ShapeKind::Integer { min: Some(1), max: Some(50) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceCount` shape.
+    pub static INSTANCE_COUNT: Shape = Shape {
+        name: "InstanceCount",
+        kind: ShapeKind::Integer { min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceFingerprint` shape.
+    pub static INSTANCE_FINGERPRINT: Shape = Shape {
+        name: "InstanceFingerprint",
+        kind: ShapeKind::String { min: Some(1), max: Some(256), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceId` shape.
+    pub static INSTANCE_ID: Shape = Shape {
+        name: "InstanceId",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: Some("(^i-(\\w{8}|\\w{17})$)|(^mi-\\w{17}$)"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformation` shape.
+    pub static INSTANCE_INFORMATION: Shape = Shape {
+        name: "InstanceInformation",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &INSTANCE_ID, required: false },
+                Member { name: "PingStatus", wire_name: "PingStatus", shape: &PING_STATUS, required: false },
+                Member { name: "LastPingDateTime", wire_name: "LastPingDateTime", shape: &DATE_TIME, required: false },
+                Member { name: "AgentVersion", wire_name: "AgentVersion", shape: &VERSION, required: false },
+                Member { name: "IsLatestVersion", wire_name: "IsLatestVersion", shape: &BOOLEAN, required: false },
+                Member { name: "PlatformType", wire_name: "PlatformType", shape: &PLATFORM_TYPE, required: false },
+                Member { name: "PlatformName", wire_name: "PlatformName", shape: &STRING, required: false },
+                Member { name: "PlatformVersion", wire_name: "PlatformVersion", shape: &STRING, required: false },
+                Member { name: "ActivationId", wire_name: "ActivationId", shape: &ACTIVATION_ID, required: false },
+                Member { name: "IamRole", wire_name: "IamRole", shape: &IAM_ROLE, required: false },
+                Member { name: "RegistrationDate", wire_name: "RegistrationDate", shape: &DATE_TIME, required: false },
+                Member { name: "ResourceType", wire_name: "ResourceType", shape: &RESOURCE_TYPE, required: false },
+                Member { name: "Name", wire_name: "Name", shape: &STRING, required: false },
+                Member { name: "IPAddress", wire_name: "IPAddress", shape: &IP_ADDRESS, required: false },
+                Member { name: "ComputerName", wire_name: "ComputerName", shape: &COMPUTER_NAME, required: false },
+                Member {
+                    name: "AssociationStatus",
+                    wire_name: "AssociationStatus",
+                    shape: &STATUS_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "LastAssociationExecutionDate",
+                    wire_name: "LastAssociationExecutionDate",
+                    shape: &DATE_TIME,
+                    required: false,
+                },
+                Member {
+                    name: "LastSuccessfulAssociationExecutionDate",
+                    wire_name: "LastSuccessfulAssociationExecutionDate",
+                    shape: &DATE_TIME,
+                    required: false,
+                },
+                Member {
+                    name: "AssociationOverview",
+                    wire_name: "AssociationOverview",
+                    shape: &INSTANCE_AGGREGATED_ASSOCIATION_OVERVIEW,
+                    required: false,
+                },
+                Member { name: "SourceId", wire_name: "SourceId", shape: &SOURCE_ID, required: false },
+                Member { name: "SourceType", wire_name: "SourceType", shape: &SOURCE_TYPE, required: false },
+                Member {
+                    name: "SourceLocation",
+                    wire_name: "SourceLocation",
+                    shape: &SOURCE_LOCATION,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationFilter` shape.
+    pub static INSTANCE_INFORMATION_FILTER: Shape = Shape {
+        name: "InstanceInformationFilter",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "key", wire_name: "key", shape: &INSTANCE_INFORMATION_FILTER_KEY, required: true },
+                Member {
+                    name: "valueSet",
+                    wire_name: "valueSet",
+                    shape: &INSTANCE_INFORMATION_FILTER_VALUE_SET,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationFilterKey` shape.
+    pub static INSTANCE_INFORMATION_FILTER_KEY: Shape = Shape {
+        name: "InstanceInformationFilterKey",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "InstanceIds",
+                "AgentVersion",
+                "PingStatus",
+                "PlatformTypes",
+                "ActivationIds",
+                "IamRole",
+                "ResourceType",
+                "AssociationStatus",
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationFilterList` shape.
+    pub static INSTANCE_INFORMATION_FILTER_LIST: Shape = Shape {
+        name: "InstanceInformationFilterList",
+        kind: ShapeKind::List {
+            member: &INSTANCE_INFORMATION_FILTER,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationFilterValue` shape.
+    pub static INSTANCE_INFORMATION_FILTER_VALUE: Shape = Shape {
+        name: "InstanceInformationFilterValue",
+        kind: ShapeKind::String { min: Some(1), max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationFilterValueSet` shape.
+    pub static INSTANCE_INFORMATION_FILTER_VALUE_SET: Shape = Shape {
+        name: "InstanceInformationFilterValueSet",
+        kind: ShapeKind::List {
+            member: &INSTANCE_INFORMATION_FILTER_VALUE,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: Some(100),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationId` shape.
+    pub static INSTANCE_INFORMATION_ID: Shape = Shape {
+        name: "InstanceInformationId",
+        kind: ShapeKind::String { min: Some(10), max: Some(124), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationList` shape.
+    pub static INSTANCE_INFORMATION_LIST: Shape = Shape {
+        name: "InstanceInformationList",
+        kind: ShapeKind::List {
+            member: &INSTANCE_INFORMATION,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationStringFilter` shape.
+    pub static INSTANCE_INFORMATION_STRING_FILTER: Shape = Shape {
+        name: "InstanceInformationStringFilter",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "Key",
+                    wire_name: "Key",
+                    shape: &INSTANCE_INFORMATION_STRING_FILTER_KEY,
+                    required: true,
+                },
+                Member {
+                    name: "Values",
+                    wire_name: "Values",
+                    shape: &INSTANCE_INFORMATION_FILTER_VALUE_SET,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationStringFilterKey` shape.
+    pub static INSTANCE_INFORMATION_STRING_FILTER_KEY: Shape = Shape {
+        name: "InstanceInformationStringFilterKey",
+        kind: ShapeKind::String { min: Some(1), max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationStringFilterList` shape.
+    pub static INSTANCE_INFORMATION_STRING_FILTER_LIST: Shape = Shape {
+        name: "InstanceInformationStringFilterList",
+        kind: ShapeKind::List {
+            member: &INSTANCE_INFORMATION_STRING_FILTER,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceInformationText` shape.
+    pub static INSTANCE_INFORMATION_TEXT: Shape = Shape {
+        name: "InstanceInformationText",
+        kind: ShapeKind::String { min: None, max: Some(1024), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstancePublicKey` shape.
+    pub static INSTANCE_PUBLIC_KEY: Shape = Shape {
+        name: "InstancePublicKey",
+        kind: ShapeKind::String { min: Some(392), max: Some(4096), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstancePublicKeyType` shape.
+    pub static INSTANCE_PUBLIC_KEY_TYPE: Shape = Shape {
+        name: "InstancePublicKeyType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["Rsa"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceRoleSecret` shape.
+    pub static INSTANCE_ROLE_SECRET: Shape = Shape {
+        name: "InstanceRoleSecret",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: true,
+        doc_policy_document: false,
+    };
+
+    /// The `KeyList` shape.
+    pub static KEY_LIST: Shape = Shape {
+        name: "KeyList",
+        kind: ShapeKind::List { member: &TAG_KEY, member_location_name: None, flattened: false, min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListInstanceAssociationsRequest` shape.
+    pub static LIST_INSTANCE_ASSOCIATIONS_REQUEST: Shape = Shape {
+        name: "ListInstanceAssociationsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &INSTANCE_INFORMATION_ID, required: true },
+                Member {
+                    name: "MaxResults",
+                    wire_name: "MaxResults",
+                    shape: &INSTANCE_ASSOCIATIONS_MAX_RESULTS,
+                    required: false,
+                },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListInstanceAssociationsResult` shape.
+    pub static LIST_INSTANCE_ASSOCIATIONS_RESULT: Shape = Shape {
+        name: "ListInstanceAssociationsResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "Associations",
+                    wire_name: "Associations",
+                    shape: &INSTANCE_ASSOCIATION_SUMMARY_LIST,
+                    required: false,
+                },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListTagsForResourceRequest` shape.
+    pub static LIST_TAGS_FOR_RESOURCE_REQUEST: Shape = Shape {
+        name: "ListTagsForResourceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "ResourceType",
+                    wire_name: "ResourceType",
+                    shape: &RESOURCE_TYPE_FOR_TAGGING,
+                    required: true,
+                },
+                Member { name: "ResourceId", wire_name: "ResourceId", shape: &RESOURCE_ID, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListTagsForResourceResult` shape.
+    pub static LIST_TAGS_FOR_RESOURCE_RESULT: Shape = Shape {
+        name: "ListTagsForResourceResult",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "TagList", wire_name: "TagList", shape: &TAG_LIST, required: false }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ManagedInstanceId` shape.
+    pub static MANAGED_INSTANCE_ID: Shape = Shape {
+        name: "ManagedInstanceId",
+        kind: ShapeKind::String {
+            min: Some(20),
+            max: Some(124),
+            pattern: Some("(^mi-[0-9a-f]{17}$)|(^eks_c:[0-9A-Za-z][A-Za-z0-9\\-_]{0,99}_\\w{17}$)"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `MaxResults` shape.
+    pub static MAX_RESULTS: Shape = Shape {
+        name: "MaxResults",
+        kind: ShapeKind::Integer { min: Some(1), max: Some(50) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `MaxResultsEC2Compatible` shape.
+    pub static MAX_RESULTS_EC2_COMPATIBLE: Shape = Shape {
+        name: "MaxResultsEC2Compatible",
+        kind: ShapeKind::Integer { min: Some(5), max: Some(50) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `NextToken` shape.
+    pub static NEXT_TOKEN: Shape = Shape {
+        name: "NextToken",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `PingStatus` shape.
+    pub static PING_STATUS: Shape = Shape {
+        name: "PingStatus",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Online", "ConnectionLost", "Inactive"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `PlatformType` shape.
+    pub static PLATFORM_TYPE: Shape = Shape {
+        name: "PlatformType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["Windows", "Linux", "MacOS"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RegisterManagedInstanceRequest` shape.
+    pub static REGISTER_MANAGED_INSTANCE_REQUEST: Shape = Shape {
+        name: "RegisterManagedInstanceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "ActivationCode",
+                    wire_name: "ActivationCode",
+                    shape: &ACTIVATION_CODE,
+                    required: false,
+                },
+                Member { name: "ActivationId", wire_name: "ActivationId", shape: &ACTIVATION_ID, required: false },
+                Member { name: "PublicKey", wire_name: "PublicKey", shape: &INSTANCE_PUBLIC_KEY, required: true },
+                Member {
+                    name: "PublicKeyType",
+                    wire_name: "PublicKeyType",
+                    shape: &INSTANCE_PUBLIC_KEY_TYPE,
+                    required: false,
+                },
+                Member { name: "Fingerprint", wire_name: "Fingerprint", shape: &INSTANCE_FINGERPRINT, required: true },
+                Member { name: "IamRole", wire_name: "IamRole", shape: &IAM_ROLE, required: false },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RegisterManagedInstanceResult` shape.
+    pub static REGISTER_MANAGED_INSTANCE_RESULT: Shape = Shape {
+        name: "RegisterManagedInstanceResult",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "InstanceId",
+                wire_name: "InstanceId",
+                shape: &MANAGED_INSTANCE_ID,
+                required: false,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RegistrationLimit` shape.
+    pub static REGISTRATION_LIMIT: Shape = Shape {
+        name: "RegistrationLimit",
+        kind: ShapeKind::Integer { min: Some(1), max: Some(1000) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RegistrationMetadataItem` shape.
+    pub static REGISTRATION_METADATA_ITEM: Shape = Shape {
+        name: "RegistrationMetadataItem",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Key", wire_name: "Key", shape: &REGISTRATION_METADATA_KEY, required: true },
+                Member { name: "Value", wire_name: "Value", shape: &REGISTRATION_METADATA_VALUE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RegistrationMetadataKey` shape.
+    pub static REGISTRATION_METADATA_KEY: Shape = Shape {
+        name: "RegistrationMetadataKey",
+        kind: ShapeKind::String { min: Some(1), max: Some(128), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RegistrationMetadataList` shape.
+    pub static REGISTRATION_METADATA_LIST: Shape = Shape {
+        name: "RegistrationMetadataList",
+        kind: ShapeKind::List {
+            member: &REGISTRATION_METADATA_ITEM,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RegistrationMetadataValue` shape.
+    pub static REGISTRATION_METADATA_VALUE: Shape = Shape {
+        name: "RegistrationMetadataValue",
+        kind: ShapeKind::String { min: Some(1), max: Some(2048), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RegistrationsCount` shape.
+    pub static REGISTRATIONS_COUNT: Shape = Shape {
+        name: "RegistrationsCount",
+        kind: ShapeKind::Integer { min: Some(1), max: Some(1000) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RemoveTagsFromResourceRequest` shape.
+    pub static REMOVE_TAGS_FROM_RESOURCE_REQUEST: Shape = Shape {
+        name: "RemoveTagsFromResourceRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "ResourceType",
+                    wire_name: "ResourceType",
+                    shape: &RESOURCE_TYPE_FOR_TAGGING,
+                    required: true,
+                },
+                Member { name: "ResourceId", wire_name: "ResourceId", shape: &RESOURCE_ID, required: true },
+                Member { name: "TagKeys", wire_name: "TagKeys", shape: &KEY_LIST, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RemoveTagsFromResourceResult` shape.
+    pub static REMOVE_TAGS_FROM_RESOURCE_RESULT: Shape = Shape {
+        name: "RemoveTagsFromResourceResult",
+        kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RequestManagedInstanceRoleTokenRequest` shape.
+    pub static REQUEST_MANAGED_INSTANCE_ROLE_TOKEN_REQUEST: Shape = Shape {
+        name: "RequestManagedInstanceRoleTokenRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "Fingerprint",
+                wire_name: "Fingerprint",
+                shape: &INSTANCE_FINGERPRINT,
+                required: true,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RequestManagedInstanceRoleTokenResult` shape.
+    pub static REQUEST_MANAGED_INSTANCE_ROLE_TOKEN_RESULT: Shape = Shape {
+        name: "RequestManagedInstanceRoleTokenResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "AccessKeyId", wire_name: "AccessKeyId", shape: &STRING, required: false },
+                Member {
+                    name: "SecretAccessKey",
+                    wire_name: "SecretAccessKey",
+                    shape: &INSTANCE_ROLE_SECRET,
+                    required: false,
+                },
+                Member {
+                    name: "SessionToken",
+                    wire_name: "SessionToken",
+                    shape: &INSTANCE_ROLE_SECRET,
+                    required: false,
+                },
+                Member {
+                    name: "TokenExpirationDate",
+                    wire_name: "TokenExpirationDate",
+                    shape: &DATE_TIME,
+                    required: false,
+                },
+                Member { name: "UpdateKeyPair", wire_name: "UpdateKeyPair", shape: &BOOLEAN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `ResetServiceSettingRequest` shape.
     pub static RESET_SERVICE_SETTING_REQUEST: Shape = Shape {
         name: "ResetServiceSettingRequest",
@@ -539,6 +2258,51 @@ pub mod shapes {
                 shape: &SERVICE_SETTING,
                 required: false,
             }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ResourceId` shape.
+    pub static RESOURCE_ID: Shape = Shape {
+        name: "ResourceId",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ResourceType` shape.
+    pub static RESOURCE_TYPE: Shape = Shape {
+        name: "ResourceType",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["ManagedInstance", "EC2Instance"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ResourceTypeForTagging` shape.
+    pub static RESOURCE_TYPE_FOR_TAGGING: Shape = Shape {
+        name: "ResourceTypeForTagging",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Document",
+                "ManagedInstance",
+                "MaintenanceWindow",
+                "Parameter",
+                "PatchBaseline",
+                "OpsItem",
+                "OpsMetadata",
+                "Automation",
+                "Association",
+                "CloudConnector",
+            ],
         },
         sensitive: false,
         doc_policy_document: false,
@@ -582,10 +2346,247 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `SourceId` shape.
+    pub static SOURCE_ID: Shape = Shape {
+        name: "SourceId",
+        kind: ShapeKind::String { min: Some(0), max: Some(128), pattern: Some("^[a-zA-Z0-9:_-]*$"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `SourceLocation` shape.
+    pub static SOURCE_LOCATION: Shape = Shape {
+        name: "SourceLocation",
+        kind: ShapeKind::String { min: Some(1), max: Some(128), pattern: Some("^.{1,128}$"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `SourceType` shape.
+    pub static SOURCE_TYPE: Shape = Shape {
+        name: "SourceType",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "AWS::EC2::Instance",
+                "AWS::IoT::Thing",
+                "AWS::SSM::ManagedInstance",
+                "Microsoft.Compute/virtualMachines",
+                "compute.googleapis.com/Instance",
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `StatusName` shape.
+    pub static STATUS_NAME: Shape = Shape {
+        name: "StatusName",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `String` shape.
     pub static STRING: Shape = Shape {
         name: "String",
         kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `StringList` shape.
+    pub static STRING_LIST: Shape = Shape {
+        name: "StringList",
+        kind: ShapeKind::List { member: &STRING, member_location_name: None, flattened: false, min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Tag` shape.
+    pub static TAG: Shape = Shape {
+        name: "Tag",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Key", wire_name: "Key", shape: &TAG_KEY, required: true },
+                Member { name: "Value", wire_name: "Value", shape: &TAG_VALUE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TagKey` shape.
+    pub static TAG_KEY: Shape = Shape {
+        name: "TagKey",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some("^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TagList` shape.
+    pub static TAG_LIST: Shape = Shape {
+        name: "TagList",
+        kind: ShapeKind::List {
+            member: &TAG,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: Some(1000),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TagValue` shape.
+    pub static TAG_VALUE: Shape = Shape {
+        name: "TagValue",
+        kind: ShapeKind::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some("^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateInstanceInformationRequest` shape.
+    pub static UPDATE_INSTANCE_INFORMATION_REQUEST: Shape = Shape {
+        name: "UpdateInstanceInformationRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &INSTANCE_INFORMATION_ID, required: true },
+                Member {
+                    name: "AgentName",
+                    wire_name: "AgentName",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "AgentStatus",
+                    wire_name: "AgentStatus",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "AgentVersion",
+                    wire_name: "AgentVersion",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "PlatformType",
+                    wire_name: "PlatformType",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "PlatformName",
+                    wire_name: "PlatformName",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "PlatformVersion",
+                    wire_name: "PlatformVersion",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "IPAddress",
+                    wire_name: "IPAddress",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "ComputerName",
+                    wire_name: "ComputerName",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "AvailabilityZone",
+                    wire_name: "AvailabilityZone",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "AvailabilityZoneId",
+                    wire_name: "AvailabilityZoneId",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+                Member {
+                    name: "SSMConnectionChannel",
+                    wire_name: "SSMConnectionChannel",
+                    shape: &INSTANCE_INFORMATION_TEXT,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateInstanceInformationResult` shape.
+    pub static UPDATE_INSTANCE_INFORMATION_RESULT: Shape = Shape {
+        name: "UpdateInstanceInformationResult",
+        kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateManagedInstancePublicKeyRequest` shape.
+    pub static UPDATE_MANAGED_INSTANCE_PUBLIC_KEY_REQUEST: Shape = Shape {
+        name: "UpdateManagedInstancePublicKeyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "NewPublicKey", wire_name: "NewPublicKey", shape: &INSTANCE_PUBLIC_KEY, required: true },
+                Member {
+                    name: "NewPublicKeyType",
+                    wire_name: "NewPublicKeyType",
+                    shape: &INSTANCE_PUBLIC_KEY_TYPE,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateManagedInstancePublicKeyResult` shape.
+    pub static UPDATE_MANAGED_INSTANCE_PUBLIC_KEY_RESULT: Shape = Shape {
+        name: "UpdateManagedInstancePublicKeyResult",
+        kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateManagedInstanceRoleRequest` shape.
+    pub static UPDATE_MANAGED_INSTANCE_ROLE_REQUEST: Shape = Shape {
+        name: "UpdateManagedInstanceRoleRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &MANAGED_INSTANCE_ID, required: true },
+                Member { name: "IamRole", wire_name: "IamRole", shape: &IAM_ROLE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateManagedInstanceRoleResult` shape.
+    pub static UPDATE_MANAGED_INSTANCE_ROLE_RESULT: Shape = Shape {
+        name: "UpdateManagedInstanceRoleResult",
+        kind: ShapeKind::Structure { members: &[] },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -612,6 +2613,19 @@ pub mod shapes {
     pub static UPDATE_SERVICE_SETTING_RESULT: Shape = Shape {
         name: "UpdateServiceSettingResult",
         kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Version` shape.
+    pub static VERSION: Shape = Shape {
+        name: "Version",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: Some("^[0-9]{1,6}(\\.[0-9]{1,6}){2,3}$"),
+            enum_values: &[],
+        },
         sensitive: false,
         doc_policy_document: false,
     };

@@ -75,5 +75,11 @@ pub async fn dispatch(
         Operation::GetServiceSetting => serve!(settings::get_service_setting),
         Operation::UpdateServiceSetting => serve!(settings::update_service_setting),
         Operation::ResetServiceSetting => serve!(settings::reset_service_setting),
+        // Generated for the hybrid-setup issue; served as their handlers land.
+        other => Err(crate::edge::error::EdgeError::UnknownOperation(format!(
+            "{} is an AWS ssm operation that Corral does not serve yet",
+            other.name()
+        ))
+        .to_wire(corral_api::model::Protocol::Json)),
     }
 }
