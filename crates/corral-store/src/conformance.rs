@@ -18,6 +18,9 @@ use crate::{
     SessionPrincipal, Store, StoreError,
 };
 
+mod hybrid;
+pub use hybrid::*;
+
 /// Calls `$m! { case, case, ... }` with the name of every conformance case.
 macro_rules! conformance_cases {
     ($m:ident) => {
@@ -35,6 +38,20 @@ macro_rules! conformance_cases {
             nul_rejected_everywhere,
             concurrent_create_user,
             reopen_keeps_data_and_migrations,
+            roles_crud_case_insensitive,
+            role_policy_attachments,
+            activations_crud,
+            registration_happy_path,
+            registration_rejections,
+            registration_concurrent_activation_limit,
+            registration_concurrent_region_cap,
+            list_instances_paging,
+            record_ping_keeps_unset_fields,
+            deregister_revokes_and_frees_slot,
+            instance_tags_put_remove,
+            instance_role_and_key_updates,
+            secret_hash_keyed,
+            hybrid_hostile_strings,
         }
     };
 }

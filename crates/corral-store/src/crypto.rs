@@ -4,6 +4,12 @@
 //! AES-256-GCM ciphertext || tag (16 bytes)`. The associated data is `<purpose>:<row id>`
 //! (e.g. `access_key:AKIA...`), so a ciphertext only opens in the row and table it was
 //! written for. The `v1` prefix leaves room for key rotation (a later `v2:` with a key id).
+//!
+//! High-entropy secrets that are only ever compared, never read back (activation codes), are
+//! stored as keyed hashes instead: HMAC-SHA-256 under a per-purpose sub-key derived from the
+//! same [`SecretKey`] (see [`Sealer::secret_hash`]). A keyed hash rather than a plain one, so a
+//! copy of the database alone does not allow checking guesses offline; a fast one rather than a
+//! password hash, because the secrets are random and long.
 
 use std::fmt;
 use std::io::Write;
@@ -12,6 +18,7 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::error::{StoreError, StoreResult};
@@ -78,17 +85,37 @@ impl Purpose {
     }
 }
 
-/// Seals and opens secrets with AES-256-GCM under one [`SecretKey`].
+/// Seals and opens secrets with AES-256-GCM under one [`SecretKey`], and computes keyed
+/// hashes under the same key.
 pub(crate) struct Sealer {
     key: LessSafeKey,
     rng: SystemRandom,
+    /// The root HMAC key that per-purpose hashing sub-keys are derived from.
+    hash_root: hmac::Key,
 }
 
 impl Sealer {
     pub(crate) fn new(key: &SecretKey) -> Self {
         let unbound = UnboundKey::new(&AES_256_GCM, &key.0)
             .expect("AES-256-GCM accepts a 32-byte key, and SecretKey is always 32 bytes");
-        Sealer { key: LessSafeKey::new(unbound), rng: SystemRandom::new() }
+        Sealer {
+            key: LessSafeKey::new(unbound),
+            rng: SystemRandom::new(),
+            hash_root: hmac::Key::new(hmac::HMAC_SHA256, &key.0),
+        }
+    }
+
+    /// Keyed hash of a high-entropy secret, as lowercase hex:
+    /// `HMAC-SHA-256(sub_key, secret)` with `sub_key = HMAC-SHA-256(secret_key, "corral
+    /// <purpose> v1")`. Deterministic for one key (so replicas sharing the key agree), and
+    /// separated by purpose (a hash made for one purpose never matches another's).
+    pub(crate) fn secret_hash(&self, purpose: &str, secret: &str) -> String {
+        // The label is unambiguous: the purpose is everything between the fixed prefix and
+        // the fixed suffix.
+        let label = format!("corral {purpose} v1");
+        let sub_key = hmac::sign(&self.hash_root, label.as_bytes());
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, sub_key.as_ref()), secret.as_bytes());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn aad(purpose: Purpose, row_id: &str) -> Vec<u8> {
@@ -258,6 +285,22 @@ mod tests {
         for bad in [tampered.as_str(), "v1:", "v1:!!", "s3cr3t", "v2:AAAA", ""] {
             assert!(matches!(sealer.open(Purpose::AccessKey, "AKIA1", bad), Err(StoreError::Crypto)));
         }
+    }
+
+    #[test]
+    fn secret_hash_is_keyed_and_purpose_separated() {
+        let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();
+        let sealer = Sealer::new(&key);
+        let h = sealer.secret_hash("activation-code", "Ab12Cd34+Ef5/Gh67Ij8");
+        assert_eq!(h.len(), 64);
+        assert!(h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{h}");
+        assert_eq!(h, Sealer::new(&key).secret_hash("activation-code", "Ab12Cd34+Ef5/Gh67Ij8"));
+        assert_ne!(h, sealer.secret_hash("other", "Ab12Cd34+Ef5/Gh67Ij8"));
+        assert_ne!(h, sealer.secret_hash("activation-code", "Ab12Cd34+Ef5/Gh67Ij9"));
+        assert_ne!(h, Sealer::new(&SecretKey::generate()).secret_hash("activation-code", "Ab12Cd34+Ef5/Gh67Ij8"));
+        // The construction is pinned (replicas and later versions must agree): an independent
+        // computation of HMAC(HMAC(key, "corral activation-code v1"), code) with Python's hmac.
+        assert_eq!(h, "3be3106fa05946dfa715eab91fc809dabd159c1f6d841d40304f1d03ce9dc1c7");
     }
 
     #[test]

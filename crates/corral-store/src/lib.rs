@@ -12,7 +12,8 @@
 //!   goes to the database.
 //! - Secrets (`secret_access_key`) are sealed with AES-256-GCM under a [`SecretKey`] kept outside
 //!   the database before they reach SQL; the row's key id is bound as associated data, so a
-//!   ciphertext copied into another row does not decrypt.
+//!   ciphertext copied into another row does not decrypt. Secrets that are only compared
+//!   (activation codes) are stored as keyed hashes ([`Store::secret_hash`]) under the same key.
 //! - Timestamps have millisecond precision on both backends: sub-millisecond parts are
 //!   truncated on write and values are read back in UTC.
 //! - Strings containing a NUL character are refused with [`StoreError::InvalidInput`] on both
@@ -40,9 +41,14 @@ mod tests;
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
 pub use crypto::{load_or_create_key_file, SecretKey};
 pub use error::{StoreError, StoreResult};
-pub use model::{AccessKey, AccessKeyStatus, Account, IamUser, ServiceSettingRow, SessionCredential, SessionPrincipal};
+pub use model::{
+    AccessKey, AccessKeyStatus, Account, Activation, IamRole, IamUser, InstanceInfo, ManagedInstance, NewRegistration,
+    RegistrationOutcome, ServiceSettingRow, SessionCredential, SessionPrincipal, Tag,
+};
 
 /// Which engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,4 +163,154 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a service setting (resets it to its default); succeeds if it is absent.
     async fn delete_service_setting(&self, account_id: &str, region: &str, setting_id: &str) -> StoreResult<()>;
+
+    // --- IAM roles ---
+    //
+    // Role names are unique per account case-insensitively (the AWS rule) and looked up
+    // case-insensitively; the stored name keeps its case.
+
+    /// Creates a role with its tags, in one transaction. [`StoreError::AlreadyExists`] if the
+    /// account has a role of that name in any case, or the `role_id` is taken;
+    /// [`StoreError::NotFound`] if the account does not exist; [`StoreError::InvalidInput`]
+    /// if a tag key is given twice.
+    async fn create_role(&self, role: &IamRole) -> StoreResult<()>;
+
+    /// Reads a role (with tags) by name, case-insensitively.
+    async fn get_role(&self, account_id: &str, role_name: &str) -> StoreResult<Option<IamRole>>;
+
+    /// Every role of the account (with tags), ordered by `role_name` (byte order).
+    async fn list_roles(&self, account_id: &str) -> StoreResult<Vec<IamRole>>;
+
+    /// Deletes a role and its tags. [`StoreError::NotFound`] if absent;
+    /// `StoreError::Conflict("attached policies")` (changing nothing) while any managed policy
+    /// is attached (AWS: `DeleteConflict`).
+    async fn delete_role(&self, account_id: &str, role_name: &str) -> StoreResult<()>;
+
+    /// Attaches a managed policy to a role; attaching it again is a no-op.
+    /// [`StoreError::NotFound`] if the role does not exist.
+    async fn attach_role_policy(&self, account_id: &str, role_name: &str, policy_arn: &str) -> StoreResult<()>;
+
+    /// Detaches a managed policy. [`StoreError::NotFound`] if the role does not exist or the
+    /// policy is not attached to it.
+    async fn detach_role_policy(&self, account_id: &str, role_name: &str, policy_arn: &str) -> StoreResult<()>;
+
+    /// ARNs of the policies attached to a role, sorted (byte order). [`StoreError::NotFound`]
+    /// if the role does not exist.
+    async fn list_attached_role_policies(&self, account_id: &str, role_name: &str) -> StoreResult<Vec<String>>;
+
+    // --- SSM activations ---
+    //
+    // An activation id is a UUID unique deployment-wide: registration finds the account and
+    // region from it.
+
+    /// Creates an activation with its tags, in one transaction. [`StoreError::AlreadyExists`]
+    /// on a duplicate id; [`StoreError::NotFound`] if the account does not exist.
+    async fn create_activation(&self, activation: &Activation) -> StoreResult<()>;
+
+    /// Reads an activation (with tags) by id, in whatever account and region it belongs to.
+    async fn get_activation(&self, activation_id: &str) -> StoreResult<Option<Activation>>;
+
+    /// The account's activations in a region (with tags), ordered by `created_date`, then
+    /// `activation_id`.
+    async fn list_activations(&self, account_id: &str, region: &str) -> StoreResult<Vec<Activation>>;
+
+    /// Deletes an activation of the account and region, so it admits no more registrations.
+    /// Instances registered with it stay. [`StoreError::NotFound`] if absent there.
+    async fn delete_activation(&self, account_id: &str, region: &str, activation_id: &str) -> StoreResult<()>;
+
+    // --- managed instances ---
+
+    /// Registers a managed instance, in ONE transaction:
+    ///
+    /// 1. the activation is found by id (in any account and region) and its code hash
+    ///    compared in constant time with `reg.code_hash`: absent or different →
+    ///    [`RegistrationOutcome::InvalidActivation`];
+    /// 2. `expiration_date <= registered_at` → [`RegistrationOutcome::Expired`];
+    /// 3. `registrations_count >= registration_limit` →
+    ///    [`RegistrationOutcome::ActivationLimitExceeded`];
+    /// 4. the activation's account and region already hold `max_instances_in_region`
+    ///    instances (when `Some`) → [`RegistrationOutcome::RegionLimitExceeded`];
+    /// 5. otherwise the instance is inserted with the activation's account, region and
+    ///    `iam_role`, `name` = its `default_instance_name` and a copy of its tags, and the
+    ///    activation's `registrations_count` and the region's instance count go up by one.
+    ///
+    /// Racing registrations for the last slot of an activation or of the region cap admit
+    /// exactly one (PostgreSQL: the activation row and the region's count row are locked;
+    /// SQLite: `BEGIN IMMEDIATE`). Outcomes other than `Registered` change nothing.
+    /// [`StoreError::AlreadyExists`] if `reg.instance_id` is taken (the caller may retry
+    /// with a new id); [`StoreError::InvalidInput`] for unstorable instance fields.
+    async fn register_instance(&self, reg: &NewRegistration) -> StoreResult<RegistrationOutcome>;
+
+    /// Reads a managed instance (with tags) by id, in whatever account it belongs to.
+    async fn get_instance(&self, instance_id: &str) -> StoreResult<Option<ManagedInstance>>;
+
+    /// A page of an account+region's instances ordered by instance_id, strictly after `after` when given, at most `limit`.
+    async fn list_instances(
+        &self,
+        account_id: &str,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<ManagedInstance>>;
+
+    /// How many managed instances the account holds in the region.
+    async fn count_instances(&self, account_id: &str, region: &str) -> StoreResult<u64>;
+
+    /// Records a health ping at `at`: sets `last_ping_at` and the fields of `info` that are
+    /// `Some`; fields that are `None` keep their stored value. [`StoreError::NotFound`] if the
+    /// instance does not exist.
+    async fn record_ping(&self, instance_id: &str, info: &InstanceInfo, at: OffsetDateTime) -> StoreResult<()>;
+
+    /// Rotates the instance's key: the current key becomes `previous_public_key` and
+    /// `new_public_key` the current one. [`StoreError::NotFound`] if the instance does not exist.
+    async fn update_instance_public_key(&self, instance_id: &str, new_public_key: &str) -> StoreResult<()>;
+
+    /// Sets the IAM role of an instance of the account and region. [`StoreError::NotFound`] if
+    /// absent there.
+    async fn update_instance_role(
+        &self,
+        account_id: &str,
+        region: &str,
+        instance_id: &str,
+        iam_role: &str,
+    ) -> StoreResult<()>;
+
+    /// Deletes the instance, its tags and every session credential issued to it
+    /// ([`SessionPrincipal::AssumedRole`] whose `session_name` is the instance id, in the same
+    /// account) and decrements the region count — ONE transaction, so its credentials stop
+    /// working at once. [`StoreError::NotFound`] if absent. The activation's
+    /// `registrations_count` is not given back (AWS behaviour).
+    async fn deregister_instance(&self, account_id: &str, region: &str, instance_id: &str) -> StoreResult<()>;
+
+    /// Adds or overwrites tags; if the instance would then hold more than `max_tags` tags →
+    /// `StoreError::Conflict("TooManyTags")` and nothing changes. [`StoreError::NotFound`] if
+    /// the instance is absent from the account and region; [`StoreError::InvalidInput`] if a
+    /// key is given twice.
+    async fn put_instance_tags(
+        &self,
+        account_id: &str,
+        region: &str,
+        instance_id: &str,
+        tags: &[Tag],
+        max_tags: usize,
+    ) -> StoreResult<()>;
+
+    /// Removes the tags with these keys; keys the instance does not have are ignored.
+    /// [`StoreError::NotFound`] if the instance is absent from the account and region.
+    async fn remove_instance_tags(
+        &self,
+        account_id: &str,
+        region: &str,
+        instance_id: &str,
+        keys: &[String],
+    ) -> StoreResult<()>;
+
+    // --- keyed hashes ---
+
+    /// A keyed hash for high-entropy secrets (activation codes): lowercase hex of
+    /// `HMAC-SHA-256(sub_key, secret)`, where `sub_key = HMAC-SHA-256(secret_key, "corral
+    /// <purpose> v1")` under this store's [`SecretKey`]. Deterministic across replicas sharing
+    /// the key; hashes for different purposes never match. Not a password hash: use it only
+    /// for random secrets.
+    fn secret_hash(&self, purpose: &str, secret: &str) -> String;
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::common::{check_text, check_time};
+use crate::common::{check_opt_text, check_tags, check_text, check_time};
 use crate::error::{StoreError, StoreResult};
 
 /// A tenant: every resource belongs to exactly one account.
@@ -132,6 +132,170 @@ pub struct ServiceSettingRow {
     pub last_modified_date: OffsetDateTime,
 }
 
+/// A key/value tag on a resource (IAM role, activation, managed instance).
+///
+/// Lists of tags read from the store are sorted by key (byte order) and hold each key once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag {
+    /// Tag key (case-sensitive).
+    pub key: String,
+    /// Tag value (may be empty).
+    pub value: String,
+}
+
+/// An IAM role. Role names are unique per account case-insensitively (the AWS rule) and are
+/// looked up case-insensitively; the stored name keeps the case it was created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamRole {
+    /// Owning account.
+    pub account_id: String,
+    /// Friendly name (`RoleName`), as created.
+    pub role_name: String,
+    /// Stable unique id (`RoleId`, `AROA...`), unique deployment-wide.
+    pub role_id: String,
+    /// IAM path, e.g. `/` or `/service-role/`.
+    pub path: String,
+    /// `arn:aws:iam::<account>:role<path><name>`.
+    pub arn: String,
+    /// The trust policy (JSON text, stored verbatim).
+    pub assume_role_policy_document: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Longest session (seconds) `AssumeRole` may grant.
+    pub max_session_duration: i32,
+    /// Creation time (stored with millisecond precision).
+    pub created_at: OffsetDateTime,
+    /// Tags given at creation, sorted by key when read back.
+    pub tags: Vec<Tag>,
+}
+
+/// An SSM hybrid activation. `Debug` shows only a prefix of the code hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// Owning account.
+    pub account_id: String,
+    /// Region the activation (and the instances registered with it) belong to.
+    pub region: String,
+    /// Lower-case UUID, unique deployment-wide: registration finds the account from it.
+    pub activation_id: String,
+    /// [`crate::Store::secret_hash`] of the activation code; the code itself is never stored.
+    pub code_hash: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Becomes the `Name` of instances registered with this activation.
+    pub default_instance_name: Option<String>,
+    /// IAM role name the registered instances act as.
+    pub iam_role: String,
+    /// How many registrations the activation admits in total.
+    pub registration_limit: i32,
+    /// How many registrations it has admitted (deregistering does not give one back).
+    pub registrations_count: i32,
+    /// Registrations at or after this time fail (stored with millisecond precision).
+    pub expiration_date: OffsetDateTime,
+    /// Creation time (stored with millisecond precision).
+    pub created_date: OffsetDateTime,
+    /// Tags copied onto every instance registered with the activation; fixed at creation.
+    pub tags: Vec<Tag>,
+}
+
+/// What the agent reported in its last health ping (all optional: the first ping may be "empty").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// `AgentName`, e.g. `amazon-ssm-agent`.
+    pub agent_name: Option<String>,
+    /// `AgentStatus`, e.g. `Active`.
+    pub agent_status: Option<String>,
+    /// `AgentVersion`, e.g. `3.3.131.0`.
+    pub agent_version: Option<String>,
+    /// `PlatformType`: `Linux`, `Windows` or `MacOS`.
+    pub platform_type: Option<String>,
+    /// `PlatformName`, e.g. `Ubuntu`.
+    pub platform_name: Option<String>,
+    /// `PlatformVersion`, e.g. `22.04`.
+    pub platform_version: Option<String>,
+    /// `IPAddress`.
+    pub ip_address: Option<String>,
+    /// `ComputerName` (FQDN).
+    pub computer_name: Option<String>,
+    /// How the agent reaches the service, e.g. `ssmmessages`.
+    pub ssm_connection_channel: Option<String>,
+}
+
+/// A managed (hybrid) instance registered with an activation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedInstance {
+    /// Owning account (the activation's).
+    pub account_id: String,
+    /// Region (the activation's).
+    pub region: String,
+    /// `mi-` followed by 17 hex digits, unique deployment-wide.
+    pub instance_id: String,
+    /// The activation it registered with (which may since have been deleted).
+    pub activation_id: String,
+    /// IAM role name the instance acts as.
+    pub iam_role: String,
+    /// `Name` (the activation's default instance name).
+    pub name: Option<String>,
+    /// The agent's current RSA public key (base64 SPKI, as registered).
+    pub public_key: String,
+    /// The key before the last rotation, still accepted so an agent that missed the
+    /// rotation's answer can authenticate.
+    pub previous_public_key: Option<String>,
+    /// The agent's machine fingerprint, as registered.
+    pub fingerprint: String,
+    /// Registration time (stored with millisecond precision).
+    pub registered_at: OffsetDateTime,
+    /// Time of the last health ping, if any (stored with millisecond precision).
+    pub last_ping_at: Option<OffsetDateTime>,
+    /// What the agent last reported.
+    pub info: InstanceInfo,
+    /// The instance's tags, sorted by key.
+    pub tags: Vec<Tag>,
+}
+
+/// A registration request, checked and applied by [`crate::Store::register_instance`].
+/// `Debug` shows only a prefix of the code hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewRegistration {
+    /// The activation id the agent presented.
+    pub activation_id: String,
+    /// [`crate::Store::secret_hash`] of the activation code the agent presented.
+    pub code_hash: String,
+    /// The new instance's id (`mi-...`), chosen by the caller.
+    pub instance_id: String,
+    /// The agent's RSA public key.
+    pub public_key: String,
+    /// The agent's machine fingerprint.
+    pub fingerprint: String,
+    /// Registration time; also the instant the activation's expiry is checked against.
+    pub registered_at: OffsetDateTime,
+    /// Most instances the activation's account may hold in its region (standard tier:
+    /// 1000); `None` = no account-wide cap (advanced tier).
+    pub max_instances_in_region: Option<u64>,
+}
+
+/// The result of [`crate::Store::register_instance`]. Every variant but `Registered` leaves
+/// the database unchanged.
+// One value per registration, returned and matched at once, never stored in bulk, so the
+// size difference between variants costs nothing; an unboxed row keeps matching simple.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationOutcome {
+    /// The instance was created; this is the stored row.
+    Registered(ManagedInstance),
+    /// Unknown activation id, deleted activation, or code hash mismatch.
+    InvalidActivation,
+    /// The activation's expiration date is at or before the registration time.
+    Expired,
+    /// The activation's `RegistrationLimit` is used up.
+    ActivationLimitExceeded,
+    /// The account and region already hold `max_instances_in_region` instances.
+    RegionLimitExceeded {
+        /// The cap that was reached.
+        limit: u64,
+    },
+}
+
 // === impl Debug (secrets redacted) ===
 
 impl fmt::Debug for AccessKey {
@@ -157,6 +321,45 @@ impl fmt::Debug for SessionCredential {
             .field("principal", &self.principal)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// At most the first 8 characters of a hash, enough to tell rows apart in logs.
+fn hash_prefix(hash: &str) -> String {
+    let prefix: String = hash.chars().take(8).collect();
+    format!("{prefix}...")
+}
+
+impl fmt::Debug for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Activation")
+            .field("account_id", &self.account_id)
+            .field("region", &self.region)
+            .field("activation_id", &self.activation_id)
+            .field("code_hash", &hash_prefix(&self.code_hash))
+            .field("description", &self.description)
+            .field("default_instance_name", &self.default_instance_name)
+            .field("iam_role", &self.iam_role)
+            .field("registration_limit", &self.registration_limit)
+            .field("registrations_count", &self.registrations_count)
+            .field("expiration_date", &self.expiration_date)
+            .field("created_date", &self.created_date)
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NewRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewRegistration")
+            .field("activation_id", &self.activation_id)
+            .field("code_hash", &hash_prefix(&self.code_hash))
+            .field("instance_id", &self.instance_id)
+            .field("public_key", &self.public_key)
+            .field("fingerprint", &self.fingerprint)
+            .field("registered_at", &self.registered_at)
+            .field("max_instances_in_region", &self.max_instances_in_region)
             .finish()
     }
 }
@@ -267,4 +470,58 @@ pub(crate) fn validate_bootstrap(account: &Account, admin: &IamUser, key: &Acces
         ));
     }
     Ok(())
+}
+
+impl IamRole {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("account_id", &self.account_id)?;
+        check_text("role_name", &self.role_name)?;
+        check_text("role_id", &self.role_id)?;
+        check_text("path", &self.path)?;
+        check_text("arn", &self.arn)?;
+        check_text("assume_role_policy_document", &self.assume_role_policy_document)?;
+        check_opt_text("description", self.description.as_deref())?;
+        check_time("created_at", self.created_at)?;
+        check_tags(&self.tags)
+    }
+}
+
+impl Activation {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("account_id", &self.account_id)?;
+        check_text("region", &self.region)?;
+        check_text("activation_id", &self.activation_id)?;
+        check_text("code_hash", &self.code_hash)?;
+        check_opt_text("description", self.description.as_deref())?;
+        check_opt_text("default_instance_name", self.default_instance_name.as_deref())?;
+        check_text("iam_role", &self.iam_role)?;
+        check_time("expiration_date", self.expiration_date)?;
+        check_time("created_date", self.created_date)?;
+        check_tags(&self.tags)
+    }
+}
+
+impl InstanceInfo {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_opt_text("agent_name", self.agent_name.as_deref())?;
+        check_opt_text("agent_status", self.agent_status.as_deref())?;
+        check_opt_text("agent_version", self.agent_version.as_deref())?;
+        check_opt_text("platform_type", self.platform_type.as_deref())?;
+        check_opt_text("platform_name", self.platform_name.as_deref())?;
+        check_opt_text("platform_version", self.platform_version.as_deref())?;
+        check_opt_text("ip_address", self.ip_address.as_deref())?;
+        check_opt_text("computer_name", self.computer_name.as_deref())?;
+        check_opt_text("ssm_connection_channel", self.ssm_connection_channel.as_deref())
+    }
+}
+
+impl NewRegistration {
+    /// Checks the fields that become the new row. The activation id and code hash are not
+    /// checked here: values that cannot be stored simply match no activation.
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("instance_id", &self.instance_id)?;
+        check_text("public_key", &self.public_key)?;
+        check_text("fingerprint", &self.fingerprint)?;
+        check_time("registered_at", self.registered_at)
+    }
 }

@@ -7,13 +7,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::Row;
+use time::OffsetDateTime;
 
-use crate::common::{from_millis, to_millis, unstorable};
+use crate::common::{
+    activation_columns, check_tags, check_text, check_time, collect_tagged, constant_time_eq, count_from_db,
+    from_millis, instance_columns, role_columns, role_name_key, to_millis, truncate_millis, unstorable,
+};
 use crate::crypto::{Purpose, Sealer};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{
-    validate_bootstrap, AccessKey, AccessKeyStatus, Account, IamUser, ServiceSettingRow, SessionCredential,
-    SessionPrincipal,
+    validate_bootstrap, AccessKey, AccessKeyStatus, Account, Activation, IamRole, IamUser, InstanceInfo,
+    ManagedInstance, NewRegistration, RegistrationOutcome, ServiceSettingRow, SessionCredential, SessionPrincipal, Tag,
 };
 use crate::{Backend, Store};
 
@@ -109,6 +113,67 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<IamUser> {
         path: row.try_get("path")?,
         arn: row.try_get("arn")?,
         created_at: from_millis(row.try_get("created_at")?)?,
+    })
+}
+
+fn role_from_row(row: &SqliteRow) -> StoreResult<IamRole> {
+    Ok(IamRole {
+        account_id: row.try_get("account_id")?,
+        role_name: row.try_get("role_name")?,
+        role_id: row.try_get("role_id")?,
+        path: row.try_get("path")?,
+        arn: row.try_get("arn")?,
+        assume_role_policy_document: row.try_get("assume_role_policy_document")?,
+        description: row.try_get("description")?,
+        max_session_duration: row.try_get("max_session_duration")?,
+        created_at: from_millis(row.try_get("created_at")?)?,
+        tags: Vec::new(),
+    })
+}
+
+fn activation_from_row(row: &SqliteRow) -> StoreResult<Activation> {
+    Ok(Activation {
+        account_id: row.try_get("account_id")?,
+        region: row.try_get("region")?,
+        activation_id: row.try_get("activation_id")?,
+        code_hash: row.try_get("code_hash")?,
+        description: row.try_get("description")?,
+        default_instance_name: row.try_get("default_instance_name")?,
+        iam_role: row.try_get("iam_role")?,
+        registration_limit: row.try_get("registration_limit")?,
+        registrations_count: row.try_get("registrations_count")?,
+        expiration_date: from_millis(row.try_get("expiration_date")?)?,
+        created_date: from_millis(row.try_get("created_date")?)?,
+        tags: Vec::new(),
+    })
+}
+
+fn instance_from_row(row: &SqliteRow) -> StoreResult<ManagedInstance> {
+    let last_ping_at: Option<i64> = row.try_get("last_ping_at")?;
+    Ok(ManagedInstance {
+        account_id: row.try_get("account_id")?,
+        region: row.try_get("region")?,
+        instance_id: row.try_get("instance_id")?,
+        activation_id: row.try_get("activation_id")?,
+        iam_role: row.try_get("iam_role")?,
+        name: row.try_get("name")?,
+        public_key: row.try_get("public_key")?,
+        previous_public_key: row.try_get("previous_public_key")?,
+        fingerprint: row.try_get("fingerprint")?,
+        registered_at: from_millis(row.try_get("registered_at")?)?,
+        last_ping_at: last_ping_at.map(from_millis).transpose()?,
+        info: InstanceInfo {
+            agent_name: row.try_get("agent_name")?,
+            agent_status: row.try_get("agent_status")?,
+            agent_version: row.try_get("agent_version")?,
+            platform_type: row.try_get("platform_type")?,
+            platform_name: row.try_get("platform_name")?,
+            platform_version: row.try_get("platform_version")?,
+            ip_address: row.try_get("ip_address")?,
+            computer_name: row.try_get("computer_name")?,
+            ssm_connection_channel: row.try_get("ssm_connection_channel")?,
+        },
+        tags: Vec::new(),
     })
 }
 
@@ -374,5 +439,621 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    // --- IAM roles ---
+
+    async fn create_role(&self, role: &IamRole) -> StoreResult<()> {
+        role.validate()?;
+        let key = role_name_key(&role.role_name);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO iam_roles (account_id, role_name_key, role_name, role_id, path, arn, \
+             assume_role_policy_document, description, max_session_duration, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&role.account_id)
+        .bind(&key)
+        .bind(&role.role_name)
+        .bind(&role.role_id)
+        .bind(&role.path)
+        .bind(&role.arn)
+        .bind(&role.assume_role_policy_document)
+        .bind(&role.description)
+        .bind(role.max_session_duration)
+        .bind(to_millis(role.created_at))
+        .execute(&mut *tx)
+        .await?;
+        for tag in &role.tags {
+            sqlx::query("INSERT INTO iam_role_tags (account_id, role_name_key, key, value) VALUES (?, ?, ?, ?)")
+                .bind(&role.account_id)
+                .bind(&key)
+                .bind(&tag.key)
+                .bind(&tag.value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_role(&self, account_id: &str, role_name: &str) -> StoreResult<Option<IamRole>> {
+        if unstorable(account_id) || unstorable(role_name) {
+            return Ok(None);
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            role_columns!(),
+            ", t.key AS tag_key, t.value AS tag_value FROM iam_roles r LEFT JOIN iam_role_tags t \
+             ON t.account_id = r.account_id AND t.role_name_key = r.role_name_key \
+             WHERE r.account_id = ? AND r.role_name_key = ? ORDER BY t.key"
+        ))
+        .bind(account_id)
+        .bind(role_name_key(role_name))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(collect_tagged(&rows, "role_name", role_from_row)?.into_iter().next())
+    }
+
+    async fn list_roles(&self, account_id: &str) -> StoreResult<Vec<IamRole>> {
+        if unstorable(account_id) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            role_columns!(),
+            ", t.key AS tag_key, t.value AS tag_value FROM iam_roles r LEFT JOIN iam_role_tags t \
+             ON t.account_id = r.account_id AND t.role_name_key = r.role_name_key \
+             WHERE r.account_id = ? ORDER BY r.role_name, t.key"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        collect_tagged(&rows, "role_name", role_from_row)
+    }
+
+    async fn delete_role(&self, account_id: &str, role_name: &str) -> StoreResult<()> {
+        if unstorable(account_id) || unstorable(role_name) {
+            return Err(StoreError::NotFound);
+        }
+        let key = role_name_key(role_name);
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM iam_roles WHERE account_id = ? AND role_name_key = ?")
+                .bind(account_id)
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let attached: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM iam_role_policy_attachments WHERE account_id = ? AND role_name_key = ? LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if attached.is_some() {
+            return Err(StoreError::Conflict("attached policies".into()));
+        }
+        // The role's tags go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM iam_roles WHERE account_id = ? AND role_name_key = ?")
+            .bind(account_id)
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attach_role_policy(&self, account_id: &str, role_name: &str, policy_arn: &str) -> StoreResult<()> {
+        if unstorable(account_id) || unstorable(role_name) {
+            return Err(StoreError::NotFound);
+        }
+        check_text("policy_arn", policy_arn)?;
+        // A missing role fails the foreign key (NotFound); attaching twice changes nothing.
+        sqlx::query(
+            "INSERT INTO iam_role_policy_attachments (account_id, role_name_key, policy_arn) \
+             VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(account_id)
+        .bind(role_name_key(role_name))
+        .bind(policy_arn)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn detach_role_policy(&self, account_id: &str, role_name: &str, policy_arn: &str) -> StoreResult<()> {
+        if unstorable(account_id) || unstorable(role_name) || unstorable(policy_arn) {
+            return Err(StoreError::NotFound);
+        }
+        let done = sqlx::query(
+            "DELETE FROM iam_role_policy_attachments \
+             WHERE account_id = ? AND role_name_key = ? AND policy_arn = ?",
+        )
+        .bind(account_id)
+        .bind(role_name_key(role_name))
+        .bind(policy_arn)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_attached_role_policies(&self, account_id: &str, role_name: &str) -> StoreResult<Vec<String>> {
+        if unstorable(account_id) || unstorable(role_name) {
+            return Err(StoreError::NotFound);
+        }
+        // One statement: the role row tells "no role" from "no policies".
+        let rows = sqlx::query(
+            "SELECT p.policy_arn AS policy_arn FROM iam_roles r LEFT JOIN iam_role_policy_attachments p \
+             ON p.account_id = r.account_id AND p.role_name_key = r.role_name_key \
+             WHERE r.account_id = ? AND r.role_name_key = ?",
+        )
+        .bind(account_id)
+        .bind(role_name_key(role_name))
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let mut arns = Vec::new();
+        for row in &rows {
+            if let Some(arn) = row.try_get::<Option<String>, _>("policy_arn")? {
+                arns.push(arn);
+            }
+        }
+        arns.sort();
+        Ok(arns)
+    }
+
+    // --- activations ---
+
+    async fn create_activation(&self, activation: &Activation) -> StoreResult<()> {
+        activation.validate()?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO activations (activation_id, account_id, region, code_hash, description, \
+             default_instance_name, iam_role, registration_limit, registrations_count, \
+             expiration_date, created_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&activation.activation_id)
+        .bind(&activation.account_id)
+        .bind(&activation.region)
+        .bind(&activation.code_hash)
+        .bind(&activation.description)
+        .bind(&activation.default_instance_name)
+        .bind(&activation.iam_role)
+        .bind(activation.registration_limit)
+        .bind(activation.registrations_count)
+        .bind(to_millis(activation.expiration_date))
+        .bind(to_millis(activation.created_date))
+        .execute(&mut *tx)
+        .await?;
+        for tag in &activation.tags {
+            sqlx::query("INSERT INTO activation_tags (activation_id, key, value) VALUES (?, ?, ?)")
+                .bind(&activation.activation_id)
+                .bind(&tag.key)
+                .bind(&tag.value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_activation(&self, activation_id: &str) -> StoreResult<Option<Activation>> {
+        if unstorable(activation_id) {
+            return Ok(None);
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            activation_columns!(),
+            ", t.key AS tag_key, t.value AS tag_value FROM activations a LEFT JOIN activation_tags t \
+             ON t.activation_id = a.activation_id WHERE a.activation_id = ? ORDER BY t.key"
+        ))
+        .bind(activation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(collect_tagged(&rows, "activation_id", activation_from_row)?.into_iter().next())
+    }
+
+    async fn list_activations(&self, account_id: &str, region: &str) -> StoreResult<Vec<Activation>> {
+        if unstorable(account_id) || unstorable(region) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            activation_columns!(),
+            ", t.key AS tag_key, t.value AS tag_value FROM activations a LEFT JOIN activation_tags t \
+             ON t.activation_id = a.activation_id WHERE a.account_id = ? AND a.region = ? \
+             ORDER BY a.created_date, a.activation_id, t.key"
+        ))
+        .bind(account_id)
+        .bind(region)
+        .fetch_all(&self.pool)
+        .await?;
+        collect_tagged(&rows, "activation_id", activation_from_row)
+    }
+
+    async fn delete_activation(&self, account_id: &str, region: &str, activation_id: &str) -> StoreResult<()> {
+        if unstorable(account_id) || unstorable(region) || unstorable(activation_id) {
+            return Err(StoreError::NotFound);
+        }
+        // Its tags go with it (ON DELETE CASCADE); instances registered with it stay.
+        let done = sqlx::query("DELETE FROM activations WHERE activation_id = ? AND account_id = ? AND region = ?")
+            .bind(activation_id)
+            .bind(account_id)
+            .bind(region)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    // --- managed instances ---
+
+    async fn register_instance(&self, reg: &NewRegistration) -> StoreResult<RegistrationOutcome> {
+        if unstorable(&reg.activation_id) || unstorable(&reg.code_hash) {
+            return Ok(RegistrationOutcome::InvalidActivation);
+        }
+        reg.validate()?;
+        let registered_at = truncate_millis(reg.registered_at)?;
+        // BEGIN IMMEDIATE serialises registrations (and every other write), so the checks
+        // below and the increments after them cannot interleave with a racing registration.
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            activation_columns!(),
+            ", t.key AS tag_key, t.value AS tag_value FROM activations a LEFT JOIN activation_tags t \
+             ON t.activation_id = a.activation_id WHERE a.activation_id = ? ORDER BY t.key"
+        ))
+        .bind(&reg.activation_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(activation) = collect_tagged(&rows, "activation_id", activation_from_row)?.into_iter().next() else {
+            return Ok(RegistrationOutcome::InvalidActivation);
+        };
+        if !constant_time_eq(activation.code_hash.as_bytes(), reg.code_hash.as_bytes()) {
+            return Ok(RegistrationOutcome::InvalidActivation);
+        }
+        if activation.expiration_date <= registered_at {
+            return Ok(RegistrationOutcome::Expired);
+        }
+        if activation.registrations_count >= activation.registration_limit {
+            return Ok(RegistrationOutcome::ActivationLimitExceeded);
+        }
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO instance_counts (account_id, region, count) VALUES (?, ?, 0) \
+             ON CONFLICT (account_id, region) DO UPDATE SET count = count RETURNING count",
+        )
+        .bind(&activation.account_id)
+        .bind(&activation.region)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(limit) = reg.max_instances_in_region {
+            if count_from_db(count)? >= limit {
+                return Ok(RegistrationOutcome::RegionLimitExceeded { limit });
+            }
+        }
+
+        sqlx::query(
+            "INSERT INTO managed_instances (instance_id, account_id, region, activation_id, iam_role, \
+             name, public_key, fingerprint, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&reg.instance_id)
+        .bind(&activation.account_id)
+        .bind(&activation.region)
+        .bind(&activation.activation_id)
+        .bind(&activation.iam_role)
+        .bind(&activation.default_instance_name)
+        .bind(&reg.public_key)
+        .bind(&reg.fingerprint)
+        .bind(to_millis(registered_at))
+        .execute(&mut *tx)
+        .await?;
+        for tag in &activation.tags {
+            sqlx::query(
+                "INSERT INTO instance_tags (instance_id, account_id, region, key, value) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&reg.instance_id)
+            .bind(&activation.account_id)
+            .bind(&activation.region)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE instance_counts SET count = count + 1 WHERE account_id = ? AND region = ?")
+            .bind(&activation.account_id)
+            .bind(&activation.region)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE activations SET registrations_count = registrations_count + 1 WHERE activation_id = ?")
+            .bind(&activation.activation_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RegistrationOutcome::Registered(ManagedInstance {
+            account_id: activation.account_id,
+            region: activation.region,
+            instance_id: reg.instance_id.clone(),
+            activation_id: activation.activation_id,
+            iam_role: activation.iam_role,
+            name: activation.default_instance_name,
+            public_key: reg.public_key.clone(),
+            previous_public_key: None,
+            fingerprint: reg.fingerprint.clone(),
+            registered_at,
+            last_ping_at: None,
+            info: InstanceInfo::default(),
+            tags: activation.tags,
+        }))
+    }
+
+    async fn get_instance(&self, instance_id: &str) -> StoreResult<Option<ManagedInstance>> {
+        if unstorable(instance_id) {
+            return Ok(None);
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            instance_columns!(),
+            ", t.key AS tag_key, t.value AS tag_value FROM managed_instances i \
+             LEFT JOIN instance_tags t ON t.instance_id = i.instance_id \
+             WHERE i.instance_id = ? ORDER BY t.key"
+        ))
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(collect_tagged(&rows, "instance_id", instance_from_row)?.into_iter().next())
+    }
+
+    async fn list_instances(
+        &self,
+        account_id: &str,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<ManagedInstance>> {
+        if limit == 0 || unstorable(account_id) || unstorable(region) || after.is_some_and(unstorable) {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // LIMIT applies to instances (the subquery), not to instance-and-tag rows.
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            instance_columns!(),
+            ", t.key AS tag_key, t.value AS tag_value FROM \
+             (SELECT * FROM managed_instances WHERE account_id = ? AND region = ? \
+              AND (? IS NULL OR instance_id > ?) ORDER BY instance_id LIMIT ?) i \
+             LEFT JOIN instance_tags t ON t.instance_id = i.instance_id \
+             ORDER BY i.instance_id, t.key"
+        ))
+        .bind(account_id)
+        .bind(region)
+        .bind(after)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        collect_tagged(&rows, "instance_id", instance_from_row)
+    }
+
+    async fn count_instances(&self, account_id: &str, region: &str) -> StoreResult<u64> {
+        if unstorable(account_id) || unstorable(region) {
+            return Ok(0);
+        }
+        let count: Option<i64> =
+            sqlx::query_scalar("SELECT count FROM instance_counts WHERE account_id = ? AND region = ?")
+                .bind(account_id)
+                .bind(region)
+                .fetch_optional(&self.pool)
+                .await?;
+        count_from_db(count.unwrap_or(0))
+    }
+
+    async fn record_ping(&self, instance_id: &str, info: &InstanceInfo, at: OffsetDateTime) -> StoreResult<()> {
+        if unstorable(instance_id) {
+            return Err(StoreError::NotFound);
+        }
+        info.validate()?;
+        check_time("at", at)?;
+        let done = sqlx::query(
+            "UPDATE managed_instances SET last_ping_at = ?, \
+             agent_name = COALESCE(?, agent_name), agent_status = COALESCE(?, agent_status), \
+             agent_version = COALESCE(?, agent_version), platform_type = COALESCE(?, platform_type), \
+             platform_name = COALESCE(?, platform_name), \
+             platform_version = COALESCE(?, platform_version), ip_address = COALESCE(?, ip_address), \
+             computer_name = COALESCE(?, computer_name), \
+             ssm_connection_channel = COALESCE(?, ssm_connection_channel) \
+             WHERE instance_id = ?",
+        )
+        .bind(to_millis(at))
+        .bind(&info.agent_name)
+        .bind(&info.agent_status)
+        .bind(&info.agent_version)
+        .bind(&info.platform_type)
+        .bind(&info.platform_name)
+        .bind(&info.platform_version)
+        .bind(&info.ip_address)
+        .bind(&info.computer_name)
+        .bind(&info.ssm_connection_channel)
+        .bind(instance_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn update_instance_public_key(&self, instance_id: &str, new_public_key: &str) -> StoreResult<()> {
+        if unstorable(instance_id) {
+            return Err(StoreError::NotFound);
+        }
+        check_text("public_key", new_public_key)?;
+        // The right-hand sides read the row's old values, so the old key becomes the previous one.
+        let done = sqlx::query(
+            "UPDATE managed_instances SET previous_public_key = public_key, public_key = ? WHERE instance_id = ?",
+        )
+        .bind(new_public_key)
+        .bind(instance_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn update_instance_role(
+        &self,
+        account_id: &str,
+        region: &str,
+        instance_id: &str,
+        iam_role: &str,
+    ) -> StoreResult<()> {
+        if unstorable(account_id) || unstorable(region) || unstorable(instance_id) {
+            return Err(StoreError::NotFound);
+        }
+        check_text("iam_role", iam_role)?;
+        let done = sqlx::query(
+            "UPDATE managed_instances SET iam_role = ? WHERE instance_id = ? AND account_id = ? AND region = ?",
+        )
+        .bind(iam_role)
+        .bind(instance_id)
+        .bind(account_id)
+        .bind(region)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn deregister_instance(&self, account_id: &str, region: &str, instance_id: &str) -> StoreResult<()> {
+        if unstorable(account_id) || unstorable(region) || unstorable(instance_id) {
+            return Err(StoreError::NotFound);
+        }
+        let mut tx = self.begin_write().await?;
+        // The instance's tags go with it (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM managed_instances WHERE instance_id = ? AND account_id = ? AND region = ?")
+            .bind(instance_id)
+            .bind(account_id)
+            .bind(region)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "DELETE FROM session_credentials \
+             WHERE account_id = ? AND principal_type = 'assumed_role' AND session_name = ?",
+        )
+        .bind(account_id)
+        .bind(instance_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE instance_counts SET count = count - 1 WHERE account_id = ? AND region = ?")
+            .bind(account_id)
+            .bind(region)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_instance_tags(
+        &self,
+        account_id: &str,
+        region: &str,
+        instance_id: &str,
+        tags: &[Tag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        if unstorable(account_id) || unstorable(region) || unstorable(instance_id) {
+            return Err(StoreError::NotFound);
+        }
+        check_tags(tags)?;
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM managed_instances WHERE instance_id = ? AND account_id = ? AND region = ?",
+        )
+        .bind(instance_id)
+        .bind(account_id)
+        .bind(region)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        for tag in tags {
+            sqlx::query(
+                "INSERT INTO instance_tags (instance_id, account_id, region, key, value) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(instance_id)
+            .bind(account_id)
+            .bind(region)
+            .bind(&tag.key)
+            .bind(&tag.value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instance_tags WHERE instance_id = ?")
+            .bind(instance_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if count_from_db(count)? > u64::try_from(max_tags).unwrap_or(u64::MAX) {
+            // Dropping the transaction rolls the upserts back.
+            return Err(StoreError::Conflict("TooManyTags".into()));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_instance_tags(
+        &self,
+        account_id: &str,
+        region: &str,
+        instance_id: &str,
+        keys: &[String],
+    ) -> StoreResult<()> {
+        if unstorable(account_id) || unstorable(region) || unstorable(instance_id) {
+            return Err(StoreError::NotFound);
+        }
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM managed_instances WHERE instance_id = ? AND account_id = ? AND region = ?",
+        )
+        .bind(instance_id)
+        .bind(account_id)
+        .bind(region)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        // A key that cannot be stored cannot be present either.
+        for key in keys.iter().filter(|k| !unstorable(k)) {
+            sqlx::query("DELETE FROM instance_tags WHERE instance_id = ? AND key = ?")
+                .bind(instance_id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn secret_hash(&self, purpose: &str, secret: &str) -> String {
+        self.sealer.secret_hash(purpose, secret)
     }
 }
