@@ -39,6 +39,15 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Allowed difference between a request's `X-Amz-Date` and the server clock. AWS uses 5 min.
     pub max_clock_skew: Duration,
+    /// Silence after which a managed instance shows `ConnectionLost` instead of `Online`. The
+    /// agent pings every 5 minutes, so the default of 10 minutes tolerates one lost ping.
+    pub ping_timeout: Duration,
+    /// Silence after which an instance shows `Inactive` (30 days).
+    pub inactive_after: Duration,
+    /// Lifetime of the role credentials a managed instance gets (about an hour, as AWS).
+    pub role_token_lifetime: Duration,
+    /// How many hybrid instances the standard tier allows per account and region (AWS: 1,000).
+    pub standard_tier_instance_limit: u64,
 }
 
 impl ServerConfig {
@@ -57,6 +66,10 @@ impl ServerConfig {
             admin_key: None,
             max_body_bytes: 2 * 1024 * 1024,
             max_clock_skew: Duration::from_secs(5 * 60),
+            ping_timeout: Duration::from_secs(10 * 60),
+            inactive_after: Duration::from_secs(30 * 24 * 3600),
+            role_token_lifetime: Duration::from_secs(3600),
+            standard_tier_instance_limit: 1000,
         }
     }
 

@@ -67,3 +67,27 @@ impl RequestContext {
         &self.principal.account_id
     }
 }
+
+/// The context of a call signed with a managed instance's RSA key (the agent's role-token and
+/// key-rotation calls): the instance is known, but it holds no IAM credentials yet.
+#[derive(Debug, Clone)]
+pub struct InstanceContext {
+    /// The request ID returned to the caller.
+    pub request_id: String,
+    /// The instance whose key signed the request.
+    pub instance: corral_store::ManagedInstance,
+    /// When the edge received the request.
+    pub received_at: OffsetDateTime,
+}
+
+/// The context of the one anonymous call, `RegisterManagedInstance`: the activation code in its
+/// body is the only secret, checked by the handler.
+#[derive(Debug, Clone)]
+pub struct AnonymousContext {
+    /// The request ID returned to the caller.
+    pub request_id: String,
+    /// The client's address.
+    pub source_ip: IpAddr,
+    /// When the edge received the request.
+    pub received_at: OffsetDateTime,
+}

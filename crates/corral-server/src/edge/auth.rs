@@ -175,3 +175,50 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
+
+/// Authenticates a call signed with a managed instance's RSA key (`Credential=` names the
+/// instance). During a key rotation the previous key is still accepted, so an agent that lost
+/// the rotation's answer can prove which key it holds (agent-protocol.md §2.4).
+pub async fn authenticate_instance(
+    store: &dyn Store,
+    auth: &Authorization,
+    req: &SignedRequest<'_>,
+) -> Result<corral_store::ManagedInstance, EdgeError> {
+    if auth.scope.service != req.service {
+        return Err(EdgeError::SignatureDoesNotMatch(format!(
+            "Credential should be scoped to correct service: '{}'. ",
+            req.service
+        )));
+    }
+    let amz_date = header_str(req.request.headers, "x-amz-date")
+        .ok_or_else(|| {
+            EdgeError::IncompleteSignature(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into(),
+            )
+        })?
+        .to_string();
+    sigv4::check_request_time(&amz_date, &auth.scope.date, req.now, req.max_skew).map_err(|e| match e {
+        SigV4Error::Expired { .. } | SigV4Error::NotYetCurrent { .. } => EdgeError::SignatureExpired(e.to_string()),
+        other => EdgeError::IncompleteSignature(other.to_string()),
+    })?;
+    let instance = store
+        .get_instance(&auth.access_key_id)
+        .await
+        .map_err(|e| EdgeError::Internal(e.to_string()))?
+        .ok_or_else(|| EdgeError::InstanceNotRegistered(auth.access_key_id.clone()))?;
+    let keys = std::iter::once(instance.public_key.as_str()).chain(instance.previous_public_key.as_deref());
+    let mut last = None;
+    for encoded in keys {
+        let Ok(key) = corral_wire::keys::public_key_from_spki_base64(encoded) else { continue };
+        match sigv4::verify_rsa_pss(auth, &req.request, &amz_date, &key) {
+            Ok(()) => return Ok(instance),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(SigV4Error::MissingSignedHeader(h)) => {
+            EdgeError::IncompleteSignature(format!("Signed header '{h}' is not present in the request."))
+        }
+        _ => EdgeError::SignatureDoesNotMatch(SIGNATURE_MISMATCH_MESSAGE.to_string()),
+    })
+}

@@ -77,6 +77,9 @@ pub enum EdgeError {
     /// Temporary credentials past their expiry.
     #[error("The security token included in the request is expired")]
     ExpiredToken,
+    /// An instance-key signature names an instance that is not (or no longer) registered.
+    #[error("Not existing InstanceId {0}")]
+    InstanceNotRegistered(String),
     /// A failure inside Corral (logged; not shown to the caller).
     #[error("internal error: {0}")]
     Internal(String),
@@ -135,6 +138,8 @@ impl EdgeError {
                     WireError::client(403, "ExpiredToken", msg)
                 }
             }
+            // The real agent recognises this code and hibernates until registered again.
+            EdgeError::InstanceNotRegistered(_) => WireError::client(400, "InvalidInstanceId", msg),
             EdgeError::Internal(_) => WireError::server(if json { "InternalServerError" } else { "InternalFailure" }),
         }
     }

@@ -21,7 +21,7 @@ use corral_wire::sigv4::RequestToVerify;
 use http::{HeaderValue, StatusCode};
 use time::OffsetDateTime;
 
-use crate::context::RequestContext;
+use crate::context::{AnonymousContext, InstanceContext, RequestContext};
 use crate::edge::error::{EdgeError, WireError};
 use crate::services;
 use crate::state::AppState;
@@ -37,6 +37,18 @@ pub fn router(state: AppState) -> Router {
 enum Route {
     Ssm(corral_api::ssm::Operation),
     Sts(corral_api::sts::Operation, QueryRequest),
+    Iam(corral_api::iam::Operation, QueryRequest),
+}
+
+/// How a routed request proves who sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// SigV4 (HMAC) with an access key: every operation but the agent's private calls.
+    SigV4,
+    /// The SigV4 layout signed with the managed instance's RSA key (agent-protocol.md §2.1).
+    InstanceKey,
+    /// No signature: only `RegisterManagedInstance`, whose activation code is the secret.
+    Anonymous,
 }
 
 impl Route {
@@ -44,6 +56,7 @@ impl Route {
         match self {
             Route::Ssm(_) => &corral_api::ssm::SERVICE,
             Route::Sts(..) => &corral_api::sts::SERVICE,
+            Route::Iam(..) => &corral_api::iam::SERVICE,
         }
     }
 
@@ -51,6 +64,14 @@ impl Route {
         match self {
             Route::Ssm(op) => op.name(),
             Route::Sts(op, _) => op.name(),
+            Route::Iam(op, _) => op.name(),
+        }
+    }
+
+    fn auth_mode(&self) -> AuthMode {
+        match self {
+            Route::Ssm(op) => services::ssm::auth_mode(*op),
+            Route::Sts(..) | Route::Iam(..) => AuthMode::SigV4,
         }
     }
 }
@@ -90,36 +111,67 @@ async fn handle_api_request(
 
         let path = parts.uri.path();
         let query = parts.uri.query().unwrap_or("");
-        let auth_header = auth::parse_authorization(&parts.headers).map_err(|e| e.to_wire(protocol))?;
+        let user_agent = parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
         let signed = auth::SignedRequest {
             request: RequestToVerify { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body },
             service: service.signing_name,
             now: received_at,
             max_skew: time::Duration::try_from(state.config.max_clock_skew).unwrap_or(time::Duration::minutes(5)),
         };
-        let authenticated = auth::authenticate(state.store.as_ref(), &auth_header, &signed)
-            .await
-            .map_err(|e| log_edge_error(e, protocol))?;
-        let ctx = RequestContext {
-            request_id: request_id.clone(),
-            region: authenticated.region,
-            principal: authenticated.principal,
-            source_ip: peer.ip(),
-            user_agent: parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
-            received_at,
-        };
         let op_name = route.operation_name();
-        let result = match route {
-            Route::Ssm(op) => services::ssm::dispatch(&state, &ctx, op, &body).await,
-            Route::Sts(op, query) => services::sts::dispatch(&state, &ctx, op, &query.params)
-                .await
-                .map(|inner| {
-                    corral_wire::query::response_document(op.name(), xmlns, inner.as_deref(), &ctx.request_id).into_bytes()
-                }),
+        let auth_mode = route.auth_mode();
+        let (caller, result) = match auth_mode {
+            AuthMode::Anonymous => {
+                let ctx = AnonymousContext { request_id: request_id.clone(), source_ip: peer.ip(), received_at };
+                let result = match route {
+                    Route::Ssm(op) => services::ssm::dispatch_anonymous(&state, &ctx, op, &body).await,
+                    _ => Err(EdgeError::Internal("anonymous route outside SSM".into()).to_wire(protocol)),
+                };
+                ("anonymous".to_string(), result)
+            }
+            AuthMode::InstanceKey => {
+                let auth_header = auth::parse_authorization(&parts.headers).map_err(|e| e.to_wire(protocol))?;
+                let instance = auth::authenticate_instance(state.store.as_ref(), &auth_header, &signed)
+                    .await
+                    .map_err(|e| log_edge_error(e, protocol))?;
+                let ctx = InstanceContext { request_id: request_id.clone(), instance, received_at };
+                let result = match route {
+                    Route::Ssm(op) => services::ssm::dispatch_instance(&state, &ctx, op, &body).await,
+                    _ => Err(EdgeError::Internal("instance-key route outside SSM".into()).to_wire(protocol)),
+                };
+                (ctx.instance.instance_id.clone(), result)
+            }
+            AuthMode::SigV4 => {
+                let auth_header = auth::parse_authorization(&parts.headers).map_err(|e| e.to_wire(protocol))?;
+                let authenticated = auth::authenticate(state.store.as_ref(), &auth_header, &signed)
+                    .await
+                    .map_err(|e| log_edge_error(e, protocol))?;
+                let ctx = RequestContext {
+                    request_id: request_id.clone(),
+                    region: authenticated.region,
+                    principal: authenticated.principal,
+                    source_ip: peer.ip(),
+                    user_agent,
+                    received_at,
+                };
+                let query_response = |op: &'static str, inner: Option<String>| {
+                    corral_wire::query::response_document(op, xmlns, inner.as_deref(), &ctx.request_id).into_bytes()
+                };
+                let result = match route {
+                    Route::Ssm(op) => services::ssm::dispatch(&state, &ctx, op, &body).await,
+                    Route::Sts(op, query) => services::sts::dispatch(&state, &ctx, op, &query.params)
+                        .await
+                        .map(|inner| query_response(op.name(), inner)),
+                    Route::Iam(op, query) => services::iam::dispatch(&state, &ctx, op, &query.params)
+                        .await
+                        .map(|inner| query_response(op.name(), inner)),
+                };
+                (ctx.principal.arn.clone(), result)
+            }
         };
         match &result {
-            Ok(_) => tracing::info!(request_id = %ctx.request_id, service = service.name, operation = op_name, principal = %ctx.principal.arn, "ok"),
-            Err(e) => tracing::info!(request_id = %ctx.request_id, service = service.name, operation = op_name, principal = %ctx.principal.arn, code = %e.code, "error"),
+            Ok(_) => tracing::info!(%request_id, service = service.name, operation = op_name, %caller, "ok"),
+            Err(e) => tracing::info!(%request_id, service = service.name, operation = op_name, %caller, code = %e.code, "error"),
         }
         result.map(|body| (protocol, body))
     }
@@ -251,6 +303,11 @@ fn route(headers: &http::HeaderMap, body: &[u8]) -> Result<Route, EdgeError> {
     if service.name == corral_api::sts::SERVICE.name {
         if let Some(op) = corral_api::sts::Operation::from_name(&query.action) {
             return Ok(Route::Sts(op, query));
+        }
+    }
+    if service.name == corral_api::iam::SERVICE.name {
+        if let Some(op) = corral_api::iam::Operation::from_name(&query.action) {
+            return Ok(Route::Iam(op, query));
         }
     }
     Err(EdgeError::UnknownAction { action: query.action, version })

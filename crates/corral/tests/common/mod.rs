@@ -343,3 +343,171 @@ impl RawResponse {
         Some(self.text[start..end].to_string())
     }
 }
+
+// === Hybrid setup helpers ===
+
+/// The trust policy a hybrid instance role needs.
+pub const SSM_TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// Percent-encodes a form value.
+pub fn form_encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+impl TestServer {
+    /// Sends an IAM Query call signed with the admin key.
+    pub async fn iam(&self, form: &str) -> RawResponse {
+        let (key, secret) = self.admin_credentials();
+        RawRequest::query(self, &format!("{form}&Version=2010-05-08"))
+            .sign(&key, &secret, None, "iam", time::OffsetDateTime::now_utc())
+            .send(self)
+            .await
+    }
+
+    /// Creates a role trusting ssm.amazonaws.com with AmazonSSMManagedInstanceCore attached.
+    pub async fn create_instance_role(&self, name: &str) {
+        let resp = self
+            .iam(&format!(
+                "Action=CreateRole&RoleName={name}&AssumeRolePolicyDocument={}",
+                form_encode(SSM_TRUST_POLICY)
+            ))
+            .await;
+        assert_eq!(resp.status, 200, "CreateRole: {}", resp.text);
+        let resp = self
+            .iam(&format!(
+                "Action=AttachRolePolicy&RoleName={name}&PolicyArn={}",
+                form_encode("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+            ))
+            .await;
+        assert_eq!(resp.status, 200, "AttachRolePolicy: {}", resp.text);
+    }
+
+    /// Creates an activation; returns (id, code).
+    pub async fn create_activation(
+        &self,
+        role: &str,
+        limit: i32,
+        name: Option<&str>,
+        tags: &[(&str, &str)],
+    ) -> (String, String) {
+        let mut req = self.ssm().create_activation().iam_role(role).registration_limit(limit);
+        if let Some(n) = name {
+            req = req.default_instance_name(n);
+        }
+        for (k, v) in tags {
+            req = req.tags(aws_sdk_ssm::types::Tag::builder().key(*k).value(*v).build().expect("tag"));
+        }
+        let out = req.send().await.expect("CreateActivation");
+        (out.activation_id().expect("id").to_string(), out.activation_code().expect("code").to_string())
+    }
+}
+
+/// A machine's identity as the agent keeps it: key pair and fingerprint.
+pub struct MachineIdentity {
+    pub key: rsa::PrivateKey,
+    pub public_key: String,
+    pub fingerprint: String,
+}
+
+impl MachineIdentity {
+    pub fn generate() -> MachineIdentity {
+        let key = corral_wire::keys::generate_rsa_2048().expect("rsa key");
+        let public_key = corral_wire::keys::public_key_to_spki_base64(&key.to_public_key());
+        MachineIdentity { key, public_key, fingerprint: format!("fp-{}", std::process::id()) }
+    }
+}
+
+/// `RegisterManagedInstance` as the agent sends it (unsigned).
+pub async fn register_raw(server: &TestServer, id: &str, code: &str, machine: &MachineIdentity) -> RawResponse {
+    let body = serde_json::json!({
+        "ActivationCode": code, "ActivationId": id, "PublicKey": machine.public_key,
+        "PublicKeyType": "Rsa", "Fingerprint": machine.fingerprint,
+    });
+    RawRequest::ssm(server, "RegisterManagedInstance", &body.to_string()).send(server).await
+}
+
+/// An SSM call signed with the instance's RSA key, as the agent signs it.
+pub async fn rsa_call(
+    server: &TestServer,
+    operation: &str,
+    body: &str,
+    instance_id: &str,
+    key: &rsa::PrivateKey,
+    at: time::OffsetDateTime,
+) -> RawResponse {
+    let mut req = RawRequest::ssm(server, operation, body);
+    corral_wire::sigv4::sign_request_rsa(
+        "POST",
+        "/",
+        "",
+        &mut req.headers,
+        &req.body,
+        instance_id,
+        key,
+        "us-east-1",
+        at,
+    )
+    .expect("rsa signing");
+    req.send(server).await
+}
+
+/// Registered and holding role credentials.
+pub struct RegisteredInstance {
+    pub instance_id: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+/// Registers a machine and gets its first role token.
+pub async fn register_and_get_token(
+    server: &TestServer,
+    id: &str,
+    code: &str,
+    machine: &MachineIdentity,
+) -> RegisteredInstance {
+    let resp = register_raw(server, id, code, machine).await;
+    assert_eq!(resp.status, 200, "register: {}", resp.text);
+    let v: serde_json::Value = serde_json::from_str(&resp.text).expect("json");
+    let instance_id = v["InstanceId"].as_str().expect("InstanceId").to_string();
+    let body = serde_json::json!({"Fingerprint": machine.fingerprint}).to_string();
+    let resp = rsa_call(
+        server,
+        "RequestManagedInstanceRoleToken",
+        &body,
+        &instance_id,
+        &machine.key,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert_eq!(resp.status, 200, "role token: {}", resp.text);
+    let v: serde_json::Value = serde_json::from_str(&resp.text).expect("json");
+    assert_eq!(v["UpdateKeyPair"], serde_json::Value::Bool(false));
+    RegisteredInstance {
+        instance_id,
+        access_key_id: v["AccessKeyId"].as_str().expect("AccessKeyId").to_string(),
+        secret_access_key: v["SecretAccessKey"].as_str().expect("SecretAccessKey").to_string(),
+        session_token: v["SessionToken"].as_str().expect("SessionToken").to_string(),
+    }
+}
+
+/// The health ping with the instance's role credentials.
+pub async fn ping(server: &TestServer, inst: &RegisteredInstance, body: serde_json::Value) -> RawResponse {
+    RawRequest::ssm(server, "UpdateInstanceInformation", &body.to_string())
+        .sign(
+            &inst.access_key_id,
+            &inst.secret_access_key,
+            Some(&inst.session_token),
+            "ssm",
+            time::OffsetDateTime::now_utc(),
+        )
+        .send(server)
+        .await
+}

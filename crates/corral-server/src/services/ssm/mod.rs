@@ -1,19 +1,28 @@
 //! AWS Systems Manager (AWS JSON 1.1, `X-Amz-Target: AmazonSSM.<Operation>`).
+//!
+//! One module per operation area: `settings` (service settings and the instance tier),
+//! `activations`, `instances` (managed instances and their tags) and `gateway` (the calls the
+//! agent makes: registration, role credentials, key rotation, health pings).
 
+pub mod activations;
+pub mod gateway;
+pub mod instances;
 pub mod settings;
 
 use corral_api::json_codec;
 use corral_api::ssm::Operation;
 use corral_api::InputError;
 
-use crate::context::RequestContext;
+use crate::context::{AnonymousContext, InstanceContext, RequestContext};
 use crate::edge::error::WireError;
+use crate::edge::AuthMode;
 use crate::state::AppState;
 
 /// Every way an SSM operation can fail, each mapped once to its AWS error code.
 #[derive(Debug, thiserror::Error)]
 pub enum SsmError {
-    /// Input that breaks a model constraint (length, pattern, enum, range, required).
+    /// Input that breaks a model constraint, or a value SSM refuses (a role that does not
+    /// exist, an expiry too far ahead).
     #[error("{0}")]
     Validation(String),
     /// A body that is not JSON, or a member of the wrong JSON type.
@@ -22,23 +31,89 @@ pub enum SsmError {
     /// `SettingId` names no service setting Corral knows.
     #[error("{0}")]
     ServiceSettingNotFound(String),
+    /// Registration with an unknown or deleted activation, or a code that does not match.
+    #[error("{0}")]
+    InvalidActivation(String),
+    /// An activation ID that names no activation of the account.
+    #[error("{0}")]
+    InvalidActivationId(String),
+    /// Registration with an activation past its expiration date.
+    #[error("{0}")]
+    ActivationExpired(String),
+    /// The activation's registration limit, or the standard tier's instance limit, is reached.
+    #[error("{0}")]
+    RegistrationLimitExceeded(String),
+    /// A public key that is not a usable RSA key.
+    #[error("{0}")]
+    InvalidPublicKey(String),
+    /// The new public key is the one already registered.
+    #[error("{0}")]
+    PublicKeyAlreadyRegistered(String),
+    /// An instance ID that names no managed instance of the account.
+    #[error("{0}")]
+    InvalidInstanceId(String),
+    /// The fingerprint sent with a role-token request differs from the registered one.
+    #[error("{0}")]
+    MachineFingerprintDoesNotMatch(String),
+    /// A filter key SSM does not know.
+    #[error("{0}")]
+    InvalidFilterKey(String),
+    /// A `DescribeActivations` filter that cannot be applied.
+    #[error("{0}")]
+    InvalidFilter(String),
+    /// A filter value outside the values its key accepts.
+    #[error("{0}")]
+    InvalidInstanceInformationFilterValue(String),
+    /// A `NextToken` Corral did not issue.
+    #[error("{0}")]
+    InvalidNextToken(String),
+    /// A resource type that cannot be tagged here.
+    #[error("{0}")]
+    InvalidResourceType(String),
+    /// A resource ID that names nothing taggable of the account.
+    #[error("{0}")]
+    InvalidResourceId(String),
+    /// More than 50 tags on one resource.
+    #[error("{0}")]
+    TooManyTagsError(String),
+    /// The caller may not do this (an instance acting for another instance, say).
+    #[error("{0}")]
+    AccessDenied(String),
     /// A failure inside Corral; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl SsmError {
-    /// The wire form of this error.
+    /// The wire form of this error: every SSM client fault is a 400 with `__type` set to the
+    /// modelled error's name; `InternalServerError` is the one 500.
     pub fn to_wire(&self) -> WireError {
-        match self {
-            SsmError::Validation(m) => WireError::client(400, "ValidationException", m.clone()),
-            SsmError::Serialization(m) => WireError::client(400, "SerializationException", m.clone()),
-            SsmError::ServiceSettingNotFound(m) => WireError::client(400, "ServiceSettingNotFound", m.clone()),
+        let code = match self {
+            SsmError::Validation(_) => "ValidationException",
+            SsmError::Serialization(_) => "SerializationException",
+            SsmError::ServiceSettingNotFound(_) => "ServiceSettingNotFound",
+            SsmError::InvalidActivation(_) => "InvalidActivation",
+            SsmError::InvalidActivationId(_) => "InvalidActivationId",
+            SsmError::ActivationExpired(_) => "ActivationExpired",
+            SsmError::RegistrationLimitExceeded(_) => "RegistrationLimitExceeded",
+            SsmError::InvalidPublicKey(_) => "InvalidPublicKey",
+            SsmError::PublicKeyAlreadyRegistered(_) => "PublicKeyAlreadyRegistered",
+            SsmError::InvalidInstanceId(_) => "InvalidInstanceId",
+            SsmError::MachineFingerprintDoesNotMatch(_) => "MachineFingerprintDoesNotMatch",
+            SsmError::InvalidFilterKey(_) => "InvalidFilterKey",
+            SsmError::InvalidFilter(_) => "InvalidFilter",
+            SsmError::InvalidInstanceInformationFilterValue(_) => "InvalidInstanceInformationFilterValue",
+            SsmError::InvalidNextToken(_) => "InvalidNextToken",
+            SsmError::InvalidResourceType(_) => "InvalidResourceType",
+            SsmError::InvalidResourceId(_) => "InvalidResourceId",
+            SsmError::TooManyTagsError(_) => "TooManyTagsError",
+            SsmError::AccessDenied(_) => "AccessDeniedException",
             SsmError::Internal(detail) => {
                 tracing::error!(%detail, "internal error in an SSM operation");
-                WireError::server("InternalServerError")
+                return WireError::server("InternalServerError");
             }
-        }
+        };
+        WireError::client(400, code, self.to_string())
     }
 }
 
@@ -57,29 +132,86 @@ impl From<corral_store::StoreError> for SsmError {
     }
 }
 
-/// Decodes the input, runs the handler and encodes its output for one SSM operation.
+/// How each SSM operation authenticates: the agent's registration is anonymous (its activation
+/// code is the secret), its role-token and key-rotation calls are signed with the instance's
+/// RSA key, and everything else is SigV4.
+pub fn auth_mode(op: Operation) -> AuthMode {
+    match op {
+        Operation::RegisterManagedInstance => AuthMode::Anonymous,
+        Operation::RequestManagedInstanceRoleToken | Operation::UpdateManagedInstancePublicKey => AuthMode::InstanceKey,
+        _ => AuthMode::SigV4,
+    }
+}
+
+macro_rules! serve {
+    ($op:expr, $body:expr, $state:expr, $ctx:expr, $handler:path) => {{
+        let input = json_codec::decode_input($op.input_shape(), $body).map_err(|e| SsmError::from(e).to_wire())?;
+        let output = $handler($state, $ctx, input).await.map_err(|e| e.to_wire())?;
+        Ok(json_codec::encode_output(&output))
+    }};
+}
+
+fn wrong_auth_mode(op: Operation) -> WireError {
+    SsmError::Internal(format!("{} dispatched with the wrong authentication", op.name())).to_wire()
+}
+
+/// Runs a SigV4-authenticated SSM operation.
 pub async fn dispatch(
     state: &AppState,
     ctx: &RequestContext,
     op: Operation,
     body: &[u8],
 ) -> Result<Vec<u8>, WireError> {
-    macro_rules! serve {
-        ($handler:path) => {{
-            let input = json_codec::decode_input(op.input_shape(), body).map_err(|e| SsmError::from(e).to_wire())?;
-            let output = $handler(state, ctx, input).await.map_err(|e| e.to_wire())?;
-            Ok(json_codec::encode_output(&output))
-        }};
-    }
     match op {
-        Operation::GetServiceSetting => serve!(settings::get_service_setting),
-        Operation::UpdateServiceSetting => serve!(settings::update_service_setting),
-        Operation::ResetServiceSetting => serve!(settings::reset_service_setting),
-        // Generated for the hybrid-setup issue; served as their handlers land.
-        other => Err(crate::edge::error::EdgeError::UnknownOperation(format!(
-            "{} is an AWS ssm operation that Corral does not serve yet",
-            other.name()
-        ))
-        .to_wire(corral_api::model::Protocol::Json)),
+        Operation::GetServiceSetting => serve!(op, body, state, ctx, settings::get_service_setting),
+        Operation::UpdateServiceSetting => serve!(op, body, state, ctx, settings::update_service_setting),
+        Operation::ResetServiceSetting => serve!(op, body, state, ctx, settings::reset_service_setting),
+        Operation::CreateActivation => serve!(op, body, state, ctx, activations::create_activation),
+        Operation::DescribeActivations => serve!(op, body, state, ctx, activations::describe_activations),
+        Operation::DeleteActivation => serve!(op, body, state, ctx, activations::delete_activation),
+        Operation::DescribeInstanceInformation => {
+            serve!(op, body, state, ctx, instances::describe_instance_information)
+        }
+        Operation::DeregisterManagedInstance => serve!(op, body, state, ctx, instances::deregister_managed_instance),
+        Operation::UpdateManagedInstanceRole => serve!(op, body, state, ctx, instances::update_managed_instance_role),
+        Operation::AddTagsToResource => serve!(op, body, state, ctx, instances::add_tags_to_resource),
+        Operation::RemoveTagsFromResource => serve!(op, body, state, ctx, instances::remove_tags_from_resource),
+        Operation::ListTagsForResource => serve!(op, body, state, ctx, instances::list_tags_for_resource),
+        Operation::UpdateInstanceInformation => serve!(op, body, state, ctx, gateway::update_instance_information),
+        Operation::ListInstanceAssociations => serve!(op, body, state, ctx, gateway::list_instance_associations),
+        Operation::RegisterManagedInstance
+        | Operation::RequestManagedInstanceRoleToken
+        | Operation::UpdateManagedInstancePublicKey => Err(wrong_auth_mode(op)),
+    }
+}
+
+/// Runs an operation signed with a managed instance's RSA key.
+pub async fn dispatch_instance(
+    state: &AppState,
+    ctx: &InstanceContext,
+    op: Operation,
+    body: &[u8],
+) -> Result<Vec<u8>, WireError> {
+    match op {
+        Operation::RequestManagedInstanceRoleToken => {
+            serve!(op, body, state, ctx, gateway::request_managed_instance_role_token)
+        }
+        Operation::UpdateManagedInstancePublicKey => {
+            serve!(op, body, state, ctx, gateway::update_managed_instance_public_key)
+        }
+        _ => Err(wrong_auth_mode(op)),
+    }
+}
+
+/// Runs the anonymous operation (`RegisterManagedInstance`).
+pub async fn dispatch_anonymous(
+    state: &AppState,
+    ctx: &AnonymousContext,
+    op: Operation,
+    body: &[u8],
+) -> Result<Vec<u8>, WireError> {
+    match op {
+        Operation::RegisterManagedInstance => serve!(op, body, state, ctx, gateway::register_managed_instance),
+        _ => Err(wrong_auth_mode(op)),
     }
 }

@@ -58,6 +58,21 @@ fn setting_arn(ctx: &RequestContext, setting: &KnownSetting) -> String {
     format!("arn:aws:ssm:{}:{}:servicesetting{}", ctx.region, ctx.account_id(), setting.id)
 }
 
+/// The value of a setting in an account and region now (its default when never changed).
+pub async fn current_value(
+    state: &AppState,
+    account_id: &str,
+    region: &str,
+    setting: &KnownSetting,
+) -> Result<String, SsmError> {
+    Ok(state
+        .store
+        .get_service_setting(account_id, region, setting.id)
+        .await?
+        .map(|row| row.value)
+        .unwrap_or_else(|| setting.default_value.to_string()))
+}
+
 /// The setting as the account sees it now.
 async fn current(
     state: &AppState,
@@ -120,8 +135,20 @@ pub async fn update_service_setting(
             setting.allowed_values.join(", ")
         )));
     }
-    // The tier downgrade rule (no return to standard with more than 1,000 hybrid instances)
-    // belongs here once managed instances exist (the registration issue).
+    if setting.id == ACTIVATION_TIER.id && input.setting_value == "standard" {
+        // Going back to the standard tier is refused while the region holds more instances
+        // than it allows. (A registration racing this update can still slip in; the tier is
+        // read again at every registration.)
+        let count = state.store.count_instances(ctx.account_id(), &ctx.region).await?;
+        let limit = state.config.standard_tier_instance_limit;
+        if count > limit {
+            return Err(SsmError::Validation(format!(
+                "The standard tier allows at most {limit} managed instances per account and region, and {count} \
+                 are registered in {}. Deregister instances before returning to the standard tier.",
+                ctx.region
+            )));
+        }
+    }
     state
         .store
         .put_service_setting(&ServiceSettingRow {
