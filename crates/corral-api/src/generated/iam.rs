@@ -203,128 +203,542 @@ pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
 /// The operations of this service that Corral implements (the allow-list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
+    /// Adds the specified user to the specified group.
+    AddUserToGroup,
+    /// Attaches the specified managed policy to the specified IAM group.
+    AttachGroupPolicy,
     /// Attaches the specified managed policy to the specified IAM role.
     AttachRolePolicy,
+    /// Attaches the specified managed policy to the specified user.
+    AttachUserPolicy,
+    /// Creates a new Amazon Web Services secret access key and corresponding Amazon Web Services access key ID for the specified user.
+    CreateAccessKey,
+    /// Creates a new group.
+    CreateGroup,
+    /// Creates a new managed policy for your Amazon Web Services account.
+    CreatePolicy,
+    /// Creates a new version of the specified managed policy.
+    CreatePolicyVersion,
     /// Creates a new role for your Amazon Web Services account.
     CreateRole,
+    /// Creates a new IAM user for your Amazon Web Services account.
+    CreateUser,
+    /// Deletes the access key pair associated with the specified IAM user.
+    DeleteAccessKey,
+    /// Deletes the specified IAM group.
+    DeleteGroup,
+    /// Deletes the specified inline policy that is embedded in the specified IAM group.
+    DeleteGroupPolicy,
+    /// Deletes the specified managed policy.
+    DeletePolicy,
+    /// Deletes the specified version from the specified managed policy.
+    DeletePolicyVersion,
     /// Deletes the specified role.
     DeleteRole,
+    /// Deletes the specified inline policy that is embedded in the specified IAM role.
+    DeleteRolePolicy,
+    /// Deletes the specified IAM user.
+    DeleteUser,
+    /// Deletes the specified inline policy that is embedded in the specified IAM user.
+    DeleteUserPolicy,
+    /// Removes the specified managed policy from the specified IAM group.
+    DetachGroupPolicy,
     /// Removes the specified managed policy from the specified role.
     DetachRolePolicy,
+    /// Removes the specified managed policy from the specified user.
+    DetachUserPolicy,
+    /// Returns a list of IAM users that are in the specified IAM group.
+    GetGroup,
+    /// Retrieves the specified inline policy document that is embedded in the specified IAM group.
+    GetGroupPolicy,
     /// Retrieves information about the specified managed policy, including the policy's default version and the total number of IAM users, groups, and roles to which the policy is attached.
     GetPolicy,
+    /// Retrieves information about the specified version of the specified managed policy, including the policy document.
+    GetPolicyVersion,
     /// Retrieves information about the specified role, including the role's path, GUID, ARN, and the role's trust policy that grants permission to assume the role.
     GetRole,
+    /// Retrieves the specified inline policy document that is embedded with the specified IAM role.
+    GetRolePolicy,
     /// Retrieves information about the specified IAM user, including the user's creation date, path, unique ID, and ARN.
     GetUser,
+    /// Retrieves the specified inline policy document that is embedded in the specified IAM user.
+    GetUserPolicy,
+    /// Returns information about the access key IDs associated with the specified IAM user.
+    ListAccessKeys,
+    /// Lists all managed policies that are attached to the specified IAM group.
+    ListAttachedGroupPolicies,
     /// Lists all managed policies that are attached to the specified IAM role.
     ListAttachedRolePolicies,
+    /// Lists all managed policies that are attached to the specified IAM user.
+    ListAttachedUserPolicies,
+    /// Lists the names of the inline policies that are embedded in the specified IAM group.
+    ListGroupPolicies,
+    /// Lists the IAM groups that have the specified path prefix.
+    ListGroups,
+    /// Lists the IAM groups that the specified IAM user belongs to.
+    ListGroupsForUser,
+    /// Lists all the managed policies that are available in your Amazon Web Services account, including your own customer-defined managed policies and all Amazon Web Services managed policies.
+    ListPolicies,
+    /// Lists information about the versions of the specified managed policy, including the version that is currently set as the policy's default version.
+    ListPolicyVersions,
+    /// Lists the names of the inline policies that are embedded in the specified IAM role.
+    ListRolePolicies,
+    /// Lists the tags that are attached to the specified role.
+    ListRoleTags,
     /// Lists the IAM roles that have the specified path prefix.
     ListRoles,
+    /// Lists the names of the inline policies embedded in the specified IAM user.
+    ListUserPolicies,
+    /// Lists the tags that are attached to the specified IAM user.
+    ListUserTags,
+    /// Lists the IAM users that have the specified path prefix.
+    ListUsers,
+    /// Adds or updates an inline policy document that is embedded in the specified IAM group.
+    PutGroupPolicy,
+    /// Adds or updates an inline policy document that is embedded in the specified IAM role.
+    PutRolePolicy,
+    /// Adds or updates an inline policy document that is embedded in the specified IAM user.
+    PutUserPolicy,
+    /// Removes the specified user from the specified group.
+    RemoveUserFromGroup,
+    /// Adds one or more tags to an IAM role.
+    TagRole,
+    /// Adds one or more tags to an IAM user.
+    TagUser,
+    /// Removes the specified tags from the role.
+    UntagRole,
+    /// Removes the specified tags from the user.
+    UntagUser,
+    /// Changes the status of the specified access key from Active to Inactive, or vice versa.
+    UpdateAccessKey,
+    /// Updates the policy that grants an IAM entity permission to assume a role.
+    UpdateAssumeRolePolicy,
 }
 
 impl Operation {
     /// Every implemented operation, sorted by name.
     pub const ALL: &'static [Operation] = &[
+        Operation::AddUserToGroup,
+        Operation::AttachGroupPolicy,
         Operation::AttachRolePolicy,
+        Operation::AttachUserPolicy,
+        Operation::CreateAccessKey,
+        Operation::CreateGroup,
+        Operation::CreatePolicy,
+        Operation::CreatePolicyVersion,
         Operation::CreateRole,
+        Operation::CreateUser,
+        Operation::DeleteAccessKey,
+        Operation::DeleteGroup,
+        Operation::DeleteGroupPolicy,
+        Operation::DeletePolicy,
+        Operation::DeletePolicyVersion,
         Operation::DeleteRole,
+        Operation::DeleteRolePolicy,
+        Operation::DeleteUser,
+        Operation::DeleteUserPolicy,
+        Operation::DetachGroupPolicy,
         Operation::DetachRolePolicy,
+        Operation::DetachUserPolicy,
+        Operation::GetGroup,
+        Operation::GetGroupPolicy,
         Operation::GetPolicy,
+        Operation::GetPolicyVersion,
         Operation::GetRole,
+        Operation::GetRolePolicy,
         Operation::GetUser,
+        Operation::GetUserPolicy,
+        Operation::ListAccessKeys,
+        Operation::ListAttachedGroupPolicies,
         Operation::ListAttachedRolePolicies,
+        Operation::ListAttachedUserPolicies,
+        Operation::ListGroupPolicies,
+        Operation::ListGroups,
+        Operation::ListGroupsForUser,
+        Operation::ListPolicies,
+        Operation::ListPolicyVersions,
+        Operation::ListRolePolicies,
+        Operation::ListRoleTags,
         Operation::ListRoles,
+        Operation::ListUserPolicies,
+        Operation::ListUserTags,
+        Operation::ListUsers,
+        Operation::PutGroupPolicy,
+        Operation::PutRolePolicy,
+        Operation::PutUserPolicy,
+        Operation::RemoveUserFromGroup,
+        Operation::TagRole,
+        Operation::TagUser,
+        Operation::UntagRole,
+        Operation::UntagUser,
+        Operation::UpdateAccessKey,
+        Operation::UpdateAssumeRolePolicy,
     ];
 
     /// The operation's name as the wire carries it.
     pub fn name(self) -> &'static str {
         match self {
+            Operation::AddUserToGroup => "AddUserToGroup",
+            Operation::AttachGroupPolicy => "AttachGroupPolicy",
             Operation::AttachRolePolicy => "AttachRolePolicy",
+            Operation::AttachUserPolicy => "AttachUserPolicy",
+            Operation::CreateAccessKey => "CreateAccessKey",
+            Operation::CreateGroup => "CreateGroup",
+            Operation::CreatePolicy => "CreatePolicy",
+            Operation::CreatePolicyVersion => "CreatePolicyVersion",
             Operation::CreateRole => "CreateRole",
+            Operation::CreateUser => "CreateUser",
+            Operation::DeleteAccessKey => "DeleteAccessKey",
+            Operation::DeleteGroup => "DeleteGroup",
+            Operation::DeleteGroupPolicy => "DeleteGroupPolicy",
+            Operation::DeletePolicy => "DeletePolicy",
+            Operation::DeletePolicyVersion => "DeletePolicyVersion",
             Operation::DeleteRole => "DeleteRole",
+            Operation::DeleteRolePolicy => "DeleteRolePolicy",
+            Operation::DeleteUser => "DeleteUser",
+            Operation::DeleteUserPolicy => "DeleteUserPolicy",
+            Operation::DetachGroupPolicy => "DetachGroupPolicy",
             Operation::DetachRolePolicy => "DetachRolePolicy",
+            Operation::DetachUserPolicy => "DetachUserPolicy",
+            Operation::GetGroup => "GetGroup",
+            Operation::GetGroupPolicy => "GetGroupPolicy",
             Operation::GetPolicy => "GetPolicy",
+            Operation::GetPolicyVersion => "GetPolicyVersion",
             Operation::GetRole => "GetRole",
+            Operation::GetRolePolicy => "GetRolePolicy",
             Operation::GetUser => "GetUser",
+            Operation::GetUserPolicy => "GetUserPolicy",
+            Operation::ListAccessKeys => "ListAccessKeys",
+            Operation::ListAttachedGroupPolicies => "ListAttachedGroupPolicies",
             Operation::ListAttachedRolePolicies => "ListAttachedRolePolicies",
+            Operation::ListAttachedUserPolicies => "ListAttachedUserPolicies",
+            Operation::ListGroupPolicies => "ListGroupPolicies",
+            Operation::ListGroups => "ListGroups",
+            Operation::ListGroupsForUser => "ListGroupsForUser",
+            Operation::ListPolicies => "ListPolicies",
+            Operation::ListPolicyVersions => "ListPolicyVersions",
+            Operation::ListRolePolicies => "ListRolePolicies",
+            Operation::ListRoleTags => "ListRoleTags",
             Operation::ListRoles => "ListRoles",
+            Operation::ListUserPolicies => "ListUserPolicies",
+            Operation::ListUserTags => "ListUserTags",
+            Operation::ListUsers => "ListUsers",
+            Operation::PutGroupPolicy => "PutGroupPolicy",
+            Operation::PutRolePolicy => "PutRolePolicy",
+            Operation::PutUserPolicy => "PutUserPolicy",
+            Operation::RemoveUserFromGroup => "RemoveUserFromGroup",
+            Operation::TagRole => "TagRole",
+            Operation::TagUser => "TagUser",
+            Operation::UntagRole => "UntagRole",
+            Operation::UntagUser => "UntagUser",
+            Operation::UpdateAccessKey => "UpdateAccessKey",
+            Operation::UpdateAssumeRolePolicy => "UpdateAssumeRolePolicy",
         }
     }
 
     /// The implemented operation called `name`, if any.
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
+            "AddUserToGroup" => Some(Operation::AddUserToGroup),
+            "AttachGroupPolicy" => Some(Operation::AttachGroupPolicy),
             "AttachRolePolicy" => Some(Operation::AttachRolePolicy),
+            "AttachUserPolicy" => Some(Operation::AttachUserPolicy),
+            "CreateAccessKey" => Some(Operation::CreateAccessKey),
+            "CreateGroup" => Some(Operation::CreateGroup),
+            "CreatePolicy" => Some(Operation::CreatePolicy),
+            "CreatePolicyVersion" => Some(Operation::CreatePolicyVersion),
             "CreateRole" => Some(Operation::CreateRole),
+            "CreateUser" => Some(Operation::CreateUser),
+            "DeleteAccessKey" => Some(Operation::DeleteAccessKey),
+            "DeleteGroup" => Some(Operation::DeleteGroup),
+            "DeleteGroupPolicy" => Some(Operation::DeleteGroupPolicy),
+            "DeletePolicy" => Some(Operation::DeletePolicy),
+            "DeletePolicyVersion" => Some(Operation::DeletePolicyVersion),
             "DeleteRole" => Some(Operation::DeleteRole),
+            "DeleteRolePolicy" => Some(Operation::DeleteRolePolicy),
+            "DeleteUser" => Some(Operation::DeleteUser),
+            "DeleteUserPolicy" => Some(Operation::DeleteUserPolicy),
+            "DetachGroupPolicy" => Some(Operation::DetachGroupPolicy),
             "DetachRolePolicy" => Some(Operation::DetachRolePolicy),
+            "DetachUserPolicy" => Some(Operation::DetachUserPolicy),
+            "GetGroup" => Some(Operation::GetGroup),
+            "GetGroupPolicy" => Some(Operation::GetGroupPolicy),
             "GetPolicy" => Some(Operation::GetPolicy),
+            "GetPolicyVersion" => Some(Operation::GetPolicyVersion),
             "GetRole" => Some(Operation::GetRole),
+            "GetRolePolicy" => Some(Operation::GetRolePolicy),
             "GetUser" => Some(Operation::GetUser),
+            "GetUserPolicy" => Some(Operation::GetUserPolicy),
+            "ListAccessKeys" => Some(Operation::ListAccessKeys),
+            "ListAttachedGroupPolicies" => Some(Operation::ListAttachedGroupPolicies),
             "ListAttachedRolePolicies" => Some(Operation::ListAttachedRolePolicies),
+            "ListAttachedUserPolicies" => Some(Operation::ListAttachedUserPolicies),
+            "ListGroupPolicies" => Some(Operation::ListGroupPolicies),
+            "ListGroups" => Some(Operation::ListGroups),
+            "ListGroupsForUser" => Some(Operation::ListGroupsForUser),
+            "ListPolicies" => Some(Operation::ListPolicies),
+            "ListPolicyVersions" => Some(Operation::ListPolicyVersions),
+            "ListRolePolicies" => Some(Operation::ListRolePolicies),
+            "ListRoleTags" => Some(Operation::ListRoleTags),
             "ListRoles" => Some(Operation::ListRoles),
+            "ListUserPolicies" => Some(Operation::ListUserPolicies),
+            "ListUserTags" => Some(Operation::ListUserTags),
+            "ListUsers" => Some(Operation::ListUsers),
+            "PutGroupPolicy" => Some(Operation::PutGroupPolicy),
+            "PutRolePolicy" => Some(Operation::PutRolePolicy),
+            "PutUserPolicy" => Some(Operation::PutUserPolicy),
+            "RemoveUserFromGroup" => Some(Operation::RemoveUserFromGroup),
+            "TagRole" => Some(Operation::TagRole),
+            "TagUser" => Some(Operation::TagUser),
+            "UntagRole" => Some(Operation::UntagRole),
+            "UntagUser" => Some(Operation::UntagUser),
+            "UpdateAccessKey" => Some(Operation::UpdateAccessKey),
+            "UpdateAssumeRolePolicy" => Some(Operation::UpdateAssumeRolePolicy),
             _ => None,
         }
     }
 
-    /// The IAM action a caller needs, e.g. `iam:AttachRolePolicy`.
+    /// The IAM action a caller needs, e.g. `iam:AddUserToGroup`.
     pub fn iam_action(self) -> &'static str {
         match self {
+            Operation::AddUserToGroup => "iam:AddUserToGroup",
+            Operation::AttachGroupPolicy => "iam:AttachGroupPolicy",
             Operation::AttachRolePolicy => "iam:AttachRolePolicy",
+            Operation::AttachUserPolicy => "iam:AttachUserPolicy",
+            Operation::CreateAccessKey => "iam:CreateAccessKey",
+            Operation::CreateGroup => "iam:CreateGroup",
+            Operation::CreatePolicy => "iam:CreatePolicy",
+            Operation::CreatePolicyVersion => "iam:CreatePolicyVersion",
             Operation::CreateRole => "iam:CreateRole",
+            Operation::CreateUser => "iam:CreateUser",
+            Operation::DeleteAccessKey => "iam:DeleteAccessKey",
+            Operation::DeleteGroup => "iam:DeleteGroup",
+            Operation::DeleteGroupPolicy => "iam:DeleteGroupPolicy",
+            Operation::DeletePolicy => "iam:DeletePolicy",
+            Operation::DeletePolicyVersion => "iam:DeletePolicyVersion",
             Operation::DeleteRole => "iam:DeleteRole",
+            Operation::DeleteRolePolicy => "iam:DeleteRolePolicy",
+            Operation::DeleteUser => "iam:DeleteUser",
+            Operation::DeleteUserPolicy => "iam:DeleteUserPolicy",
+            Operation::DetachGroupPolicy => "iam:DetachGroupPolicy",
             Operation::DetachRolePolicy => "iam:DetachRolePolicy",
+            Operation::DetachUserPolicy => "iam:DetachUserPolicy",
+            Operation::GetGroup => "iam:GetGroup",
+            Operation::GetGroupPolicy => "iam:GetGroupPolicy",
             Operation::GetPolicy => "iam:GetPolicy",
+            Operation::GetPolicyVersion => "iam:GetPolicyVersion",
             Operation::GetRole => "iam:GetRole",
+            Operation::GetRolePolicy => "iam:GetRolePolicy",
             Operation::GetUser => "iam:GetUser",
+            Operation::GetUserPolicy => "iam:GetUserPolicy",
+            Operation::ListAccessKeys => "iam:ListAccessKeys",
+            Operation::ListAttachedGroupPolicies => "iam:ListAttachedGroupPolicies",
             Operation::ListAttachedRolePolicies => "iam:ListAttachedRolePolicies",
+            Operation::ListAttachedUserPolicies => "iam:ListAttachedUserPolicies",
+            Operation::ListGroupPolicies => "iam:ListGroupPolicies",
+            Operation::ListGroups => "iam:ListGroups",
+            Operation::ListGroupsForUser => "iam:ListGroupsForUser",
+            Operation::ListPolicies => "iam:ListPolicies",
+            Operation::ListPolicyVersions => "iam:ListPolicyVersions",
+            Operation::ListRolePolicies => "iam:ListRolePolicies",
+            Operation::ListRoleTags => "iam:ListRoleTags",
             Operation::ListRoles => "iam:ListRoles",
+            Operation::ListUserPolicies => "iam:ListUserPolicies",
+            Operation::ListUserTags => "iam:ListUserTags",
+            Operation::ListUsers => "iam:ListUsers",
+            Operation::PutGroupPolicy => "iam:PutGroupPolicy",
+            Operation::PutRolePolicy => "iam:PutRolePolicy",
+            Operation::PutUserPolicy => "iam:PutUserPolicy",
+            Operation::RemoveUserFromGroup => "iam:RemoveUserFromGroup",
+            Operation::TagRole => "iam:TagRole",
+            Operation::TagUser => "iam:TagUser",
+            Operation::UntagRole => "iam:UntagRole",
+            Operation::UntagUser => "iam:UntagUser",
+            Operation::UpdateAccessKey => "iam:UpdateAccessKey",
+            Operation::UpdateAssumeRolePolicy => "iam:UpdateAssumeRolePolicy",
         }
     }
 
     /// Whether the operation only reads (its name starts with Describe, Get, List or Lookup).
     pub fn read_only(self) -> bool {
         match self {
+            Operation::AddUserToGroup => false,
+            Operation::AttachGroupPolicy => false,
             Operation::AttachRolePolicy => false,
+            Operation::AttachUserPolicy => false,
+            Operation::CreateAccessKey => false,
+            Operation::CreateGroup => false,
+            Operation::CreatePolicy => false,
+            Operation::CreatePolicyVersion => false,
             Operation::CreateRole => false,
+            Operation::CreateUser => false,
+            Operation::DeleteAccessKey => false,
+            Operation::DeleteGroup => false,
+            Operation::DeleteGroupPolicy => false,
+            Operation::DeletePolicy => false,
+            Operation::DeletePolicyVersion => false,
             Operation::DeleteRole => false,
+            Operation::DeleteRolePolicy => false,
+            Operation::DeleteUser => false,
+            Operation::DeleteUserPolicy => false,
+            Operation::DetachGroupPolicy => false,
             Operation::DetachRolePolicy => false,
+            Operation::DetachUserPolicy => false,
+            Operation::GetGroup => true,
+            Operation::GetGroupPolicy => true,
             Operation::GetPolicy => true,
+            Operation::GetPolicyVersion => true,
             Operation::GetRole => true,
+            Operation::GetRolePolicy => true,
             Operation::GetUser => true,
+            Operation::GetUserPolicy => true,
+            Operation::ListAccessKeys => true,
+            Operation::ListAttachedGroupPolicies => true,
             Operation::ListAttachedRolePolicies => true,
+            Operation::ListAttachedUserPolicies => true,
+            Operation::ListGroupPolicies => true,
+            Operation::ListGroups => true,
+            Operation::ListGroupsForUser => true,
+            Operation::ListPolicies => true,
+            Operation::ListPolicyVersions => true,
+            Operation::ListRolePolicies => true,
+            Operation::ListRoleTags => true,
             Operation::ListRoles => true,
+            Operation::ListUserPolicies => true,
+            Operation::ListUserTags => true,
+            Operation::ListUsers => true,
+            Operation::PutGroupPolicy => false,
+            Operation::PutRolePolicy => false,
+            Operation::PutUserPolicy => false,
+            Operation::RemoveUserFromGroup => false,
+            Operation::TagRole => false,
+            Operation::TagUser => false,
+            Operation::UntagRole => false,
+            Operation::UntagUser => false,
+            Operation::UpdateAccessKey => false,
+            Operation::UpdateAssumeRolePolicy => false,
         }
     }
 
     /// The shape of the request (an empty structure when the model has no input).
     pub fn input_shape(self) -> &'static crate::model::Shape {
         match self {
+            Operation::AddUserToGroup => &shapes::ADD_USER_TO_GROUP_REQUEST,
+            Operation::AttachGroupPolicy => &shapes::ATTACH_GROUP_POLICY_REQUEST,
             Operation::AttachRolePolicy => &shapes::ATTACH_ROLE_POLICY_REQUEST,
+            Operation::AttachUserPolicy => &shapes::ATTACH_USER_POLICY_REQUEST,
+            Operation::CreateAccessKey => &shapes::CREATE_ACCESS_KEY_REQUEST,
+            Operation::CreateGroup => &shapes::CREATE_GROUP_REQUEST,
+            Operation::CreatePolicy => &shapes::CREATE_POLICY_REQUEST,
+            Operation::CreatePolicyVersion => &shapes::CREATE_POLICY_VERSION_REQUEST,
             Operation::CreateRole => &shapes::CREATE_ROLE_REQUEST,
+            Operation::CreateUser => &shapes::CREATE_USER_REQUEST,
+            Operation::DeleteAccessKey => &shapes::DELETE_ACCESS_KEY_REQUEST,
+            Operation::DeleteGroup => &shapes::DELETE_GROUP_REQUEST,
+            Operation::DeleteGroupPolicy => &shapes::DELETE_GROUP_POLICY_REQUEST,
+            Operation::DeletePolicy => &shapes::DELETE_POLICY_REQUEST,
+            Operation::DeletePolicyVersion => &shapes::DELETE_POLICY_VERSION_REQUEST,
             Operation::DeleteRole => &shapes::DELETE_ROLE_REQUEST,
+            Operation::DeleteRolePolicy => &shapes::DELETE_ROLE_POLICY_REQUEST,
+            Operation::DeleteUser => &shapes::DELETE_USER_REQUEST,
+            Operation::DeleteUserPolicy => &shapes::DELETE_USER_POLICY_REQUEST,
+            Operation::DetachGroupPolicy => &shapes::DETACH_GROUP_POLICY_REQUEST,
             Operation::DetachRolePolicy => &shapes::DETACH_ROLE_POLICY_REQUEST,
+            Operation::DetachUserPolicy => &shapes::DETACH_USER_POLICY_REQUEST,
+            Operation::GetGroup => &shapes::GET_GROUP_REQUEST,
+            Operation::GetGroupPolicy => &shapes::GET_GROUP_POLICY_REQUEST,
             Operation::GetPolicy => &shapes::GET_POLICY_REQUEST,
+            Operation::GetPolicyVersion => &shapes::GET_POLICY_VERSION_REQUEST,
             Operation::GetRole => &shapes::GET_ROLE_REQUEST,
+            Operation::GetRolePolicy => &shapes::GET_ROLE_POLICY_REQUEST,
             Operation::GetUser => &shapes::GET_USER_REQUEST,
+            Operation::GetUserPolicy => &shapes::GET_USER_POLICY_REQUEST,
+            Operation::ListAccessKeys => &shapes::LIST_ACCESS_KEYS_REQUEST,
+            Operation::ListAttachedGroupPolicies => &shapes::LIST_ATTACHED_GROUP_POLICIES_REQUEST,
             Operation::ListAttachedRolePolicies => &shapes::LIST_ATTACHED_ROLE_POLICIES_REQUEST,
+            Operation::ListAttachedUserPolicies => &shapes::LIST_ATTACHED_USER_POLICIES_REQUEST,
+            Operation::ListGroupPolicies => &shapes::LIST_GROUP_POLICIES_REQUEST,
+            Operation::ListGroups => &shapes::LIST_GROUPS_REQUEST,
+            Operation::ListGroupsForUser => &shapes::LIST_GROUPS_FOR_USER_REQUEST,
+            Operation::ListPolicies => &shapes::LIST_POLICIES_REQUEST,
+            Operation::ListPolicyVersions => &shapes::LIST_POLICY_VERSIONS_REQUEST,
+            Operation::ListRolePolicies => &shapes::LIST_ROLE_POLICIES_REQUEST,
+            Operation::ListRoleTags => &shapes::LIST_ROLE_TAGS_REQUEST,
             Operation::ListRoles => &shapes::LIST_ROLES_REQUEST,
+            Operation::ListUserPolicies => &shapes::LIST_USER_POLICIES_REQUEST,
+            Operation::ListUserTags => &shapes::LIST_USER_TAGS_REQUEST,
+            Operation::ListUsers => &shapes::LIST_USERS_REQUEST,
+            Operation::PutGroupPolicy => &shapes::PUT_GROUP_POLICY_REQUEST,
+            Operation::PutRolePolicy => &shapes::PUT_ROLE_POLICY_REQUEST,
+            Operation::PutUserPolicy => &shapes::PUT_USER_POLICY_REQUEST,
+            Operation::RemoveUserFromGroup => &shapes::REMOVE_USER_FROM_GROUP_REQUEST,
+            Operation::TagRole => &shapes::TAG_ROLE_REQUEST,
+            Operation::TagUser => &shapes::TAG_USER_REQUEST,
+            Operation::UntagRole => &shapes::UNTAG_ROLE_REQUEST,
+            Operation::UntagUser => &shapes::UNTAG_USER_REQUEST,
+            Operation::UpdateAccessKey => &shapes::UPDATE_ACCESS_KEY_REQUEST,
+            Operation::UpdateAssumeRolePolicy => &shapes::UPDATE_ASSUME_ROLE_POLICY_REQUEST,
         }
     }
 
     /// The shape of the response, if the operation has one.
     pub fn output_shape(self) -> Option<&'static crate::model::Shape> {
         match self {
+            Operation::AddUserToGroup => None,
+            Operation::AttachGroupPolicy => None,
             Operation::AttachRolePolicy => None,
+            Operation::AttachUserPolicy => None,
+            Operation::CreateAccessKey => Some(&shapes::CREATE_ACCESS_KEY_RESPONSE),
+            Operation::CreateGroup => Some(&shapes::CREATE_GROUP_RESPONSE),
+            Operation::CreatePolicy => Some(&shapes::CREATE_POLICY_RESPONSE),
+            Operation::CreatePolicyVersion => Some(&shapes::CREATE_POLICY_VERSION_RESPONSE),
             Operation::CreateRole => Some(&shapes::CREATE_ROLE_RESPONSE),
+            Operation::CreateUser => Some(&shapes::CREATE_USER_RESPONSE),
+            Operation::DeleteAccessKey => None,
+            Operation::DeleteGroup => None,
+            Operation::DeleteGroupPolicy => None,
+            Operation::DeletePolicy => None,
+            Operation::DeletePolicyVersion => None,
             Operation::DeleteRole => None,
+            Operation::DeleteRolePolicy => None,
+            Operation::DeleteUser => None,
+            Operation::DeleteUserPolicy => None,
+            Operation::DetachGroupPolicy => None,
             Operation::DetachRolePolicy => None,
+            Operation::DetachUserPolicy => None,
+            Operation::GetGroup => Some(&shapes::GET_GROUP_RESPONSE),
+            Operation::GetGroupPolicy => Some(&shapes::GET_GROUP_POLICY_RESPONSE),
             Operation::GetPolicy => Some(&shapes::GET_POLICY_RESPONSE),
+            Operation::GetPolicyVersion => Some(&shapes::GET_POLICY_VERSION_RESPONSE),
             Operation::GetRole => Some(&shapes::GET_ROLE_RESPONSE),
+            Operation::GetRolePolicy => Some(&shapes::GET_ROLE_POLICY_RESPONSE),
             Operation::GetUser => Some(&shapes::GET_USER_RESPONSE),
+            Operation::GetUserPolicy => Some(&shapes::GET_USER_POLICY_RESPONSE),
+            Operation::ListAccessKeys => Some(&shapes::LIST_ACCESS_KEYS_RESPONSE),
+            Operation::ListAttachedGroupPolicies => Some(&shapes::LIST_ATTACHED_GROUP_POLICIES_RESPONSE),
             Operation::ListAttachedRolePolicies => Some(&shapes::LIST_ATTACHED_ROLE_POLICIES_RESPONSE),
+            Operation::ListAttachedUserPolicies => Some(&shapes::LIST_ATTACHED_USER_POLICIES_RESPONSE),
+            Operation::ListGroupPolicies => Some(&shapes::LIST_GROUP_POLICIES_RESPONSE),
+            Operation::ListGroups => Some(&shapes::LIST_GROUPS_RESPONSE),
+            Operation::ListGroupsForUser => Some(&shapes::LIST_GROUPS_FOR_USER_RESPONSE),
+            Operation::ListPolicies => Some(&shapes::LIST_POLICIES_RESPONSE),
+            Operation::ListPolicyVersions => Some(&shapes::LIST_POLICY_VERSIONS_RESPONSE),
+            Operation::ListRolePolicies => Some(&shapes::LIST_ROLE_POLICIES_RESPONSE),
+            Operation::ListRoleTags => Some(&shapes::LIST_ROLE_TAGS_RESPONSE),
             Operation::ListRoles => Some(&shapes::LIST_ROLES_RESPONSE),
+            Operation::ListUserPolicies => Some(&shapes::LIST_USER_POLICIES_RESPONSE),
+            Operation::ListUserTags => Some(&shapes::LIST_USER_TAGS_RESPONSE),
+            Operation::ListUsers => Some(&shapes::LIST_USERS_RESPONSE),
+            Operation::PutGroupPolicy => None,
+            Operation::PutRolePolicy => None,
+            Operation::PutUserPolicy => None,
+            Operation::RemoveUserFromGroup => None,
+            Operation::TagRole => None,
+            Operation::TagUser => None,
+            Operation::UntagRole => None,
+            Operation::UntagUser => None,
+            Operation::UpdateAccessKey => None,
+            Operation::UpdateAssumeRolePolicy => None,
         }
     }
 
@@ -332,15 +746,61 @@ impl Operation {
     /// for JSON services and operations without output.
     pub fn result_wrapper(self) -> Option<&'static str> {
         match self {
+            Operation::AddUserToGroup => None,
+            Operation::AttachGroupPolicy => None,
             Operation::AttachRolePolicy => None,
+            Operation::AttachUserPolicy => None,
+            Operation::CreateAccessKey => Some("CreateAccessKeyResult"),
+            Operation::CreateGroup => Some("CreateGroupResult"),
+            Operation::CreatePolicy => Some("CreatePolicyResult"),
+            Operation::CreatePolicyVersion => Some("CreatePolicyVersionResult"),
             Operation::CreateRole => Some("CreateRoleResult"),
+            Operation::CreateUser => Some("CreateUserResult"),
+            Operation::DeleteAccessKey => None,
+            Operation::DeleteGroup => None,
+            Operation::DeleteGroupPolicy => None,
+            Operation::DeletePolicy => None,
+            Operation::DeletePolicyVersion => None,
             Operation::DeleteRole => None,
+            Operation::DeleteRolePolicy => None,
+            Operation::DeleteUser => None,
+            Operation::DeleteUserPolicy => None,
+            Operation::DetachGroupPolicy => None,
             Operation::DetachRolePolicy => None,
+            Operation::DetachUserPolicy => None,
+            Operation::GetGroup => Some("GetGroupResult"),
+            Operation::GetGroupPolicy => Some("GetGroupPolicyResult"),
             Operation::GetPolicy => Some("GetPolicyResult"),
+            Operation::GetPolicyVersion => Some("GetPolicyVersionResult"),
             Operation::GetRole => Some("GetRoleResult"),
+            Operation::GetRolePolicy => Some("GetRolePolicyResult"),
             Operation::GetUser => Some("GetUserResult"),
+            Operation::GetUserPolicy => Some("GetUserPolicyResult"),
+            Operation::ListAccessKeys => Some("ListAccessKeysResult"),
+            Operation::ListAttachedGroupPolicies => Some("ListAttachedGroupPoliciesResult"),
             Operation::ListAttachedRolePolicies => Some("ListAttachedRolePoliciesResult"),
+            Operation::ListAttachedUserPolicies => Some("ListAttachedUserPoliciesResult"),
+            Operation::ListGroupPolicies => Some("ListGroupPoliciesResult"),
+            Operation::ListGroups => Some("ListGroupsResult"),
+            Operation::ListGroupsForUser => Some("ListGroupsForUserResult"),
+            Operation::ListPolicies => Some("ListPoliciesResult"),
+            Operation::ListPolicyVersions => Some("ListPolicyVersionsResult"),
+            Operation::ListRolePolicies => Some("ListRolePoliciesResult"),
+            Operation::ListRoleTags => Some("ListRoleTagsResult"),
             Operation::ListRoles => Some("ListRolesResult"),
+            Operation::ListUserPolicies => Some("ListUserPoliciesResult"),
+            Operation::ListUserTags => Some("ListUserTagsResult"),
+            Operation::ListUsers => Some("ListUsersResult"),
+            Operation::PutGroupPolicy => None,
+            Operation::PutRolePolicy => None,
+            Operation::PutUserPolicy => None,
+            Operation::RemoveUserFromGroup => None,
+            Operation::TagRole => None,
+            Operation::TagUser => None,
+            Operation::UntagRole => None,
+            Operation::UntagUser => None,
+            Operation::UpdateAccessKey => None,
+            Operation::UpdateAssumeRolePolicy => None,
         }
     }
 }
@@ -395,12 +855,84 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
 
 // === Types ===
 
+/// Contains information about an Amazon Web Services access key.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AccessKey {
+    /// The name of the IAM user that the access key is associated with.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The ID for this access key.
+    #[serde(rename = "AccessKeyId")]
+    pub access_key_id: String,
+    /// The status of the access key.
+    #[serde(rename = "Status")]
+    pub status: String,
+    /// The secret key used to sign requests.
+    ///
+    /// Sensitive: never log or echo this value.
+    #[serde(rename = "SecretAccessKey")]
+    pub secret_access_key: String,
+    /// The date when the access key was created.
+    #[serde(rename = "CreateDate", default, skip_serializing_if = "Option::is_none")]
+    pub create_date: Option<corral_wire::time::Timestamp>,
+}
+
+/// Contains information about an Amazon Web Services access key, without its secret key.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AccessKeyMetadata {
+    /// The name of the IAM user that the key is associated with.
+    #[serde(rename = "UserName", default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The ID for this access key.
+    #[serde(rename = "AccessKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The status of the access key.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The date when the access key was created.
+    #[serde(rename = "CreateDate", default, skip_serializing_if = "Option::is_none")]
+    pub create_date: Option<corral_wire::time::Timestamp>,
+}
+
+/// The `AddUserToGroupRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AddUserToGroupRequest {
+    /// The name of the group to update.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The name of the user to add.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+}
+
+/// The `AttachGroupPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AttachGroupPolicyRequest {
+    /// The name (friendly name, not ARN) of the group to attach the policy to.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The Amazon Resource Name (ARN) of the IAM policy you want to attach.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+}
+
 /// The `AttachRolePolicyRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AttachRolePolicyRequest {
     /// The name (friendly name, not ARN) of the role to attach the policy to.
     #[serde(rename = "RoleName")]
     pub role_name: String,
+    /// The Amazon Resource Name (ARN) of the IAM policy you want to attach.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+}
+
+/// The `AttachUserPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AttachUserPolicyRequest {
+    /// The name (friendly name, not ARN) of the IAM user to attach the policy to.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
     /// The Amazon Resource Name (ARN) of the IAM policy you want to attach.
     #[serde(rename = "PolicyArn")]
     pub policy_arn: String,
@@ -426,6 +958,91 @@ pub struct AttachedPolicy {
     /// The `PolicyArn` member.
     #[serde(rename = "PolicyArn", default, skip_serializing_if = "Option::is_none")]
     pub policy_arn: Option<String>,
+}
+
+/// The `CreateAccessKeyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateAccessKeyRequest {
+    /// The name of the IAM user that the new key will belong to.
+    #[serde(rename = "UserName", default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+/// Contains the response to a successful CreateAccessKey request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateAccessKeyResponse {
+    /// A structure with details about the access key.
+    #[serde(rename = "AccessKey")]
+    pub access_key: AccessKey,
+}
+
+/// The `CreateGroupRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateGroupRequest {
+    /// The path to the group.
+    #[serde(rename = "Path", default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The name of the group to create.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+}
+
+/// Contains the response to a successful CreateGroup request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateGroupResponse {
+    /// A structure containing details about the new group.
+    #[serde(rename = "Group")]
+    pub group: Group,
+}
+
+/// The `CreatePolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreatePolicyRequest {
+    /// The friendly name of the policy.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+    /// The path for the policy.
+    #[serde(rename = "Path", default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The JSON policy document that you want to use as the content for the new policy.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+    /// A friendly description of the policy.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A list of tags that you want to attach to the new IAM customer managed policy.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// Contains the response to a successful CreatePolicy request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreatePolicyResponse {
+    /// A structure containing details about the new policy.
+    #[serde(rename = "Policy", default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+}
+
+/// The `CreatePolicyVersionRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreatePolicyVersionRequest {
+    /// The Amazon Resource Name (ARN) of the IAM policy to which you want to add a new version.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+    /// The JSON policy document that you want to use as the content for this new version of the policy.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+    /// Specifies whether to set this version as the policy's default version.
+    #[serde(rename = "SetAsDefault", default, skip_serializing_if = "Option::is_none")]
+    pub set_as_default: Option<bool>,
+}
+
+/// Contains the response to a successful CreatePolicyVersion request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreatePolicyVersionResponse {
+    /// A structure containing details about the new policy version.
+    #[serde(rename = "PolicyVersion", default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<PolicyVersion>,
 }
 
 /// The `CreateRoleRequest` structure.
@@ -465,12 +1082,127 @@ pub struct CreateRoleResponse {
     pub role: Role,
 }
 
+/// The `CreateUserRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateUserRequest {
+    /// The path for the user name.
+    #[serde(rename = "Path", default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The name of the user to create.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The ARN of the managed policy that is used to set the permissions boundary for the user.
+    #[serde(rename = "PermissionsBoundary", default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
+    /// A list of tags that you want to attach to the new user.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// Contains the response to a successful CreateUser request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateUserResponse {
+    /// A structure with details about the new IAM user.
+    #[serde(rename = "User", default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+}
+
+/// The `DeleteAccessKeyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteAccessKeyRequest {
+    /// The name of the user whose access key pair you want to delete.
+    #[serde(rename = "UserName", default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The access key ID for the access key ID and secret access key you want to delete.
+    #[serde(rename = "AccessKeyId")]
+    pub access_key_id: String,
+}
+
+/// The `DeleteGroupPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteGroupPolicyRequest {
+    /// The name (friendly name, not ARN) identifying the group that the policy is embedded in.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The name identifying the policy document to delete.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+}
+
+/// The `DeleteGroupRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteGroupRequest {
+    /// The name of the IAM group to delete.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+}
+
+/// The `DeletePolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeletePolicyRequest {
+    /// The Amazon Resource Name (ARN) of the IAM policy you want to delete.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+}
+
+/// The `DeletePolicyVersionRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeletePolicyVersionRequest {
+    /// The Amazon Resource Name (ARN) of the IAM policy from which you want to delete a version.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+    /// The policy version to delete.
+    #[serde(rename = "VersionId")]
+    pub version_id: String,
+}
+
+/// The `DeleteRolePolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteRolePolicyRequest {
+    /// The name (friendly name, not ARN) identifying the role that the policy is embedded in.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The name of the inline policy to delete from the specified IAM role.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+}
+
 /// The `DeleteRoleRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DeleteRoleRequest {
     /// The name of the role to delete.
     #[serde(rename = "RoleName")]
     pub role_name: String,
+}
+
+/// The `DeleteUserPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteUserPolicyRequest {
+    /// The name (friendly name, not ARN) identifying the user that the policy is embedded in.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The name identifying the policy document to delete.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+}
+
+/// The `DeleteUserRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteUserRequest {
+    /// The name of the user to delete.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+}
+
+/// The `DetachGroupPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DetachGroupPolicyRequest {
+    /// The name (friendly name, not ARN) of the IAM group to detach the policy from.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The Amazon Resource Name (ARN) of the IAM policy you want to detach.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
 }
 
 /// The `DetachRolePolicyRequest` structure.
@@ -482,6 +1214,73 @@ pub struct DetachRolePolicyRequest {
     /// The Amazon Resource Name (ARN) of the IAM policy you want to detach.
     #[serde(rename = "PolicyArn")]
     pub policy_arn: String,
+}
+
+/// The `DetachUserPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DetachUserPolicyRequest {
+    /// The name (friendly name, not ARN) of the IAM user to detach the policy from.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The Amazon Resource Name (ARN) of the IAM policy you want to detach.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+}
+
+/// The `GetGroupPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetGroupPolicyRequest {
+    /// The name of the group the policy is associated with.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The name of the policy document to get.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+}
+
+/// Contains the response to a successful GetGroupPolicy request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetGroupPolicyResponse {
+    /// The group the policy is associated with.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The name of the policy.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+    /// The policy document.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+}
+
+/// The `GetGroupRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetGroupRequest {
+    /// The name of the group.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful GetGroup request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GetGroupResponse {
+    /// A structure that contains details about the group.
+    #[serde(rename = "Group")]
+    pub group: Group,
+    /// A list of users in the group.
+    #[serde(rename = "Users")]
+    pub users: Vec<User>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
 }
 
 /// The `GetPolicyRequest` structure.
@@ -500,6 +1299,50 @@ pub struct GetPolicyResponse {
     pub policy: Option<Policy>,
 }
 
+/// The `GetPolicyVersionRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetPolicyVersionRequest {
+    /// The Amazon Resource Name (ARN) of the managed policy that you want information about.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+    /// Identifies the policy version to retrieve.
+    #[serde(rename = "VersionId")]
+    pub version_id: String,
+}
+
+/// Contains the response to a successful GetPolicyVersion request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetPolicyVersionResponse {
+    /// A structure containing details about the policy version.
+    #[serde(rename = "PolicyVersion", default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<PolicyVersion>,
+}
+
+/// The `GetRolePolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetRolePolicyRequest {
+    /// The name of the role associated with the policy.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The name of the policy document to get.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+}
+
+/// Contains the response to a successful GetRolePolicy request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetRolePolicyResponse {
+    /// The role the policy is associated with.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The name of the policy.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+    /// The policy document.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+}
+
 /// The `GetRoleRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetRoleRequest {
@@ -516,6 +1359,31 @@ pub struct GetRoleResponse {
     pub role: Role,
 }
 
+/// The `GetUserPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetUserPolicyRequest {
+    /// The name of the user who the policy is associated with.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The name of the policy document to get.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+}
+
+/// Contains the response to a successful GetUserPolicy request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetUserPolicyResponse {
+    /// The user the policy is associated with.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The name of the policy.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+    /// The policy document.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+}
+
 /// The `GetUserRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetUserRequest {
@@ -530,6 +1398,85 @@ pub struct GetUserResponse {
     /// A structure containing details about the IAM user.
     #[serde(rename = "User")]
     pub user: User,
+}
+
+/// Contains information about an IAM group entity.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Group {
+    /// The path to the group.
+    #[serde(rename = "Path")]
+    pub path: String,
+    /// The friendly name that identifies the group.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The stable and unique string identifying the group.
+    #[serde(rename = "GroupId")]
+    pub group_id: String,
+    /// The Amazon Resource Name (ARN) specifying the group.
+    #[serde(rename = "Arn")]
+    pub arn: String,
+    /// The date and time, in ISO 8601 date-time format, when the group was created.
+    #[serde(rename = "CreateDate")]
+    pub create_date: corral_wire::time::Timestamp,
+}
+
+/// The `ListAccessKeysRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListAccessKeysRequest {
+    /// The name of the user.
+    #[serde(rename = "UserName", default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListAccessKeys request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListAccessKeysResponse {
+    /// A list of objects containing metadata about the access keys.
+    #[serde(rename = "AccessKeyMetadata")]
+    pub access_key_metadata: Vec<AccessKeyMetadata>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListAttachedGroupPoliciesRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListAttachedGroupPoliciesRequest {
+    /// The name (friendly name, not ARN) of the group to list attached policies for.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The path prefix for filtering the results.
+    #[serde(rename = "PathPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListAttachedGroupPolicies request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListAttachedGroupPoliciesResponse {
+    /// A list of the attached policies.
+    #[serde(rename = "AttachedPolicies", default, skip_serializing_if = "Option::is_none")]
+    pub attached_policies: Option<Vec<AttachedPolicy>>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
 }
 
 /// The `ListAttachedRolePoliciesRequest` structure.
@@ -563,6 +1510,242 @@ pub struct ListAttachedRolePoliciesResponse {
     pub marker: Option<String>,
 }
 
+/// The `ListAttachedUserPoliciesRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListAttachedUserPoliciesRequest {
+    /// The name (friendly name, not ARN) of the user to list attached policies for.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The path prefix for filtering the results.
+    #[serde(rename = "PathPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListAttachedUserPolicies request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListAttachedUserPoliciesResponse {
+    /// A list of the attached policies.
+    #[serde(rename = "AttachedPolicies", default, skip_serializing_if = "Option::is_none")]
+    pub attached_policies: Option<Vec<AttachedPolicy>>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListGroupPoliciesRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListGroupPoliciesRequest {
+    /// The name of the group to list policies for.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListGroupPolicies request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListGroupPoliciesResponse {
+    /// A list of policy names.
+    #[serde(rename = "PolicyNames")]
+    pub policy_names: Vec<String>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListGroupsForUserRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListGroupsForUserRequest {
+    /// The name of the user to list groups for.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListGroupsForUser request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListGroupsForUserResponse {
+    /// A list of groups.
+    #[serde(rename = "Groups")]
+    pub groups: Vec<Group>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListGroupsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListGroupsRequest {
+    /// The path prefix for filtering the results.
+    #[serde(rename = "PathPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListGroups request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListGroupsResponse {
+    /// A list of groups.
+    #[serde(rename = "Groups")]
+    pub groups: Vec<Group>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListPoliciesRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListPoliciesRequest {
+    /// The scope to use for filtering the results.
+    #[serde(rename = "Scope", default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// A flag to filter the results to only the attached policies.
+    #[serde(rename = "OnlyAttached", default, skip_serializing_if = "Option::is_none")]
+    pub only_attached: Option<bool>,
+    /// The path prefix for filtering the results.
+    #[serde(rename = "PathPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// The policy usage method to use for filtering the results.
+    #[serde(rename = "PolicyUsageFilter", default, skip_serializing_if = "Option::is_none")]
+    pub policy_usage_filter: Option<String>,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListPolicies request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListPoliciesResponse {
+    /// A list of policies.
+    #[serde(rename = "Policies", default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<Policy>>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListPolicyVersionsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListPolicyVersionsRequest {
+    /// The Amazon Resource Name (ARN) of the IAM policy for which you want the versions.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListPolicyVersions request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListPolicyVersionsResponse {
+    /// A list of policy versions.
+    #[serde(rename = "Versions", default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<PolicyVersion>>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListRolePoliciesRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListRolePoliciesRequest {
+    /// The name of the role to list policies for.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListRolePolicies request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListRolePoliciesResponse {
+    /// A list of policy names.
+    #[serde(rename = "PolicyNames")]
+    pub policy_names: Vec<String>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListRoleTagsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListRoleTagsRequest {
+    /// The name of the IAM role for which you want to see the list of tags.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// The `ListRoleTagsResponse` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListRoleTagsResponse {
+    /// The list of tags that are currently attached to the role.
+    #[serde(rename = "Tags")]
+    pub tags: Vec<Tag>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
 /// The `ListRolesRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListRolesRequest {
@@ -583,6 +1766,90 @@ pub struct ListRolesResponse {
     /// A list of roles.
     #[serde(rename = "Roles")]
     pub roles: Vec<Role>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListUserPoliciesRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListUserPoliciesRequest {
+    /// The name of the user to list policies for.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListUserPolicies request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListUserPoliciesResponse {
+    /// A list of policy names.
+    #[serde(rename = "PolicyNames")]
+    pub policy_names: Vec<String>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListUserTagsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListUserTagsRequest {
+    /// The name of the IAM user whose tags you want to see.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// The `ListUserTagsResponse` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListUserTagsResponse {
+    /// The list of tags that are currently attached to the user.
+    #[serde(rename = "Tags")]
+    pub tags: Vec<Tag>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// The `ListUsersRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListUsersRequest {
+    /// The path prefix for filtering the results.
+    #[serde(rename = "PathPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i32>,
+}
+
+/// Contains the response to a successful ListUsers request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListUsersResponse {
+    /// A list of users.
+    #[serde(rename = "Users")]
+    pub users: Vec<User>,
     /// A flag that indicates whether there are more items to return.
     #[serde(rename = "IsTruncated", default, skip_serializing_if = "Option::is_none")]
     pub is_truncated: Option<bool>,
@@ -630,6 +1897,76 @@ pub struct Policy {
     /// A list of tags that are attached to the instance profile.
     #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<Tag>>,
+}
+
+/// Contains information about a version of a managed policy.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PolicyVersion {
+    /// The policy document.
+    #[serde(rename = "Document", default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// The identifier for the policy version.
+    #[serde(rename = "VersionId", default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Specifies whether the policy version is set as the policy's default version.
+    #[serde(rename = "IsDefaultVersion", default, skip_serializing_if = "Option::is_none")]
+    pub is_default_version: Option<bool>,
+    /// The date and time, in ISO 8601 date-time format, when the policy version was created.
+    #[serde(rename = "CreateDate", default, skip_serializing_if = "Option::is_none")]
+    pub create_date: Option<corral_wire::time::Timestamp>,
+}
+
+/// The `PutGroupPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PutGroupPolicyRequest {
+    /// The name of the group to associate the policy with.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The name of the policy document.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+    /// The policy document.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+}
+
+/// The `PutRolePolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PutRolePolicyRequest {
+    /// The name of the role to associate the policy with.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The name of the policy document.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+    /// The policy document.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+}
+
+/// The `PutUserPolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PutUserPolicyRequest {
+    /// The name of the user to associate the policy with.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The name of the policy document.
+    #[serde(rename = "PolicyName")]
+    pub policy_name: String,
+    /// The policy document.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+}
+
+/// The `RemoveUserFromGroupRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RemoveUserFromGroupRequest {
+    /// The name of the group to update.
+    #[serde(rename = "GroupName")]
+    pub group_name: String,
+    /// The name of the user to remove.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
 }
 
 /// Contains information about an IAM role.
@@ -709,6 +2046,75 @@ pub struct Tag {
     pub value: String,
 }
 
+/// The `TagRoleRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct TagRoleRequest {
+    /// The name of the IAM role to which you want to add tags.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The list of tags that you want to attach to the IAM role.
+    #[serde(rename = "Tags")]
+    pub tags: Vec<Tag>,
+}
+
+/// The `TagUserRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct TagUserRequest {
+    /// The name of the IAM user to which you want to add tags.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The list of tags that you want to attach to the IAM user.
+    #[serde(rename = "Tags")]
+    pub tags: Vec<Tag>,
+}
+
+/// The `UntagRoleRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UntagRoleRequest {
+    /// The name of the IAM role from which you want to remove tags.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// A list of key names as a simple array of strings.
+    #[serde(rename = "TagKeys")]
+    pub tag_keys: Vec<String>,
+}
+
+/// The `UntagUserRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UntagUserRequest {
+    /// The name of the IAM user from which you want to remove tags.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// A list of key names as a simple array of strings.
+    #[serde(rename = "TagKeys")]
+    pub tag_keys: Vec<String>,
+}
+
+/// The `UpdateAccessKeyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateAccessKeyRequest {
+    /// The name of the user whose key you want to update.
+    #[serde(rename = "UserName", default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The access key ID of the secret access key you want to update.
+    #[serde(rename = "AccessKeyId")]
+    pub access_key_id: String,
+    /// The status you want to assign to the secret access key.
+    #[serde(rename = "Status")]
+    pub status: String,
+}
+
+/// The `UpdateAssumeRolePolicyRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateAssumeRolePolicyRequest {
+    /// The name of the role to update with the new policy.
+    #[serde(rename = "RoleName")]
+    pub role_name: String,
+    /// The policy that grants an entity permission to assume the role.
+    #[serde(rename = "PolicyDocument")]
+    pub policy_document: String,
+}
+
 /// Contains information about an IAM user entity.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct User {
@@ -745,12 +2151,87 @@ pub struct User {
 pub mod shapes {
     use crate::model::{Member, Shape, ShapeKind};
 
+    /// The `AccessKey` shape.
+    pub static ACCESS_KEY: Shape = Shape {
+        name: "AccessKey",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &USER_NAME_TYPE, required: true },
+                Member { name: "AccessKeyId", wire_name: "AccessKeyId", shape: &ACCESS_KEY_ID_TYPE, required: true },
+                Member { name: "Status", wire_name: "Status", shape: &STATUS_TYPE, required: true },
+                Member {
+                    name: "SecretAccessKey",
+                    wire_name: "SecretAccessKey",
+                    shape: &ACCESS_KEY_SECRET_TYPE,
+                    required: true,
+                },
+                Member { name: "CreateDate", wire_name: "CreateDate", shape: &DATE_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AccessKeyMetadata` shape.
+    pub static ACCESS_KEY_METADATA: Shape = Shape {
+        name: "AccessKeyMetadata",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &USER_NAME_TYPE, required: false },
+                Member { name: "AccessKeyId", wire_name: "AccessKeyId", shape: &ACCESS_KEY_ID_TYPE, required: false },
+                Member { name: "Status", wire_name: "Status", shape: &STATUS_TYPE, required: false },
+                Member { name: "CreateDate", wire_name: "CreateDate", shape: &DATE_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AddUserToGroupRequest` shape.
+    pub static ADD_USER_TO_GROUP_REQUEST: Shape = Shape {
+        name: "AddUserToGroupRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachGroupPolicyRequest` shape.
+    pub static ATTACH_GROUP_POLICY_REQUEST: Shape = Shape {
+        name: "AttachGroupPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `AttachRolePolicyRequest` shape.
     pub static ATTACH_ROLE_POLICY_REQUEST: Shape = Shape {
         name: "AttachRolePolicyRequest",
         kind: ShapeKind::Structure {
             members: &[
                 Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachUserPolicyRequest` shape.
+    pub static ATTACH_USER_POLICY_REQUEST: Shape = Shape {
+        name: "AttachUserPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &USER_NAME_TYPE, required: true },
                 Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
             ],
         },
@@ -789,6 +2270,124 @@ pub mod shapes {
                 Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: false },
                 Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: false },
             ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateAccessKeyRequest` shape.
+    pub static CREATE_ACCESS_KEY_REQUEST: Shape = Shape {
+        name: "CreateAccessKeyRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "UserName",
+                wire_name: "UserName",
+                shape: &EXISTING_USER_NAME_TYPE,
+                required: false,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateAccessKeyResponse` shape.
+    pub static CREATE_ACCESS_KEY_RESPONSE: Shape = Shape {
+        name: "CreateAccessKeyResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "AccessKey", wire_name: "AccessKey", shape: &ACCESS_KEY, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateGroupRequest` shape.
+    pub static CREATE_GROUP_REQUEST: Shape = Shape {
+        name: "CreateGroupRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Path", wire_name: "Path", shape: &PATH_TYPE, required: false },
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateGroupResponse` shape.
+    pub static CREATE_GROUP_RESPONSE: Shape = Shape {
+        name: "CreateGroupResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "Group", wire_name: "Group", shape: &GROUP, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreatePolicyRequest` shape.
+    pub static CREATE_POLICY_REQUEST: Shape = Shape {
+        name: "CreatePolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+                Member { name: "Path", wire_name: "Path", shape: &POLICY_PATH_TYPE, required: false },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+                Member {
+                    name: "Description",
+                    wire_name: "Description",
+                    shape: &POLICY_DESCRIPTION_TYPE,
+                    required: false,
+                },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreatePolicyResponse` shape.
+    pub static CREATE_POLICY_RESPONSE: Shape = Shape {
+        name: "CreatePolicyResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "Policy", wire_name: "Policy", shape: &POLICY, required: false }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreatePolicyVersionRequest` shape.
+    pub static CREATE_POLICY_VERSION_REQUEST: Shape = Shape {
+        name: "CreatePolicyVersionRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+                Member { name: "SetAsDefault", wire_name: "SetAsDefault", shape: &BOOLEAN_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreatePolicyVersionResponse` shape.
+    pub static CREATE_POLICY_VERSION_RESPONSE: Shape = Shape {
+        name: "CreatePolicyVersionResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "PolicyVersion",
+                wire_name: "PolicyVersion",
+                shape: &POLICY_VERSION,
+                required: false,
+            }],
         },
         sensitive: false,
         doc_policy_document: false,
@@ -848,11 +2447,154 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `CreateUserRequest` shape.
+    pub static CREATE_USER_REQUEST: Shape = Shape {
+        name: "CreateUserRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Path", wire_name: "Path", shape: &PATH_TYPE, required: false },
+                Member { name: "UserName", wire_name: "UserName", shape: &USER_NAME_TYPE, required: true },
+                Member {
+                    name: "PermissionsBoundary",
+                    wire_name: "PermissionsBoundary",
+                    shape: &ARN_TYPE,
+                    required: false,
+                },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateUserResponse` shape.
+    pub static CREATE_USER_RESPONSE: Shape = Shape {
+        name: "CreateUserResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "User", wire_name: "User", shape: &USER, required: false }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteAccessKeyRequest` shape.
+    pub static DELETE_ACCESS_KEY_REQUEST: Shape = Shape {
+        name: "DeleteAccessKeyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: false },
+                Member { name: "AccessKeyId", wire_name: "AccessKeyId", shape: &ACCESS_KEY_ID_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteGroupPolicyRequest` shape.
+    pub static DELETE_GROUP_POLICY_REQUEST: Shape = Shape {
+        name: "DeleteGroupPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteGroupRequest` shape.
+    pub static DELETE_GROUP_REQUEST: Shape = Shape {
+        name: "DeleteGroupRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeletePolicyRequest` shape.
+    pub static DELETE_POLICY_REQUEST: Shape = Shape {
+        name: "DeletePolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeletePolicyVersionRequest` shape.
+    pub static DELETE_POLICY_VERSION_REQUEST: Shape = Shape {
+        name: "DeletePolicyVersionRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+                Member { name: "VersionId", wire_name: "VersionId", shape: &POLICY_VERSION_ID_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteRolePolicyRequest` shape.
+    pub static DELETE_ROLE_POLICY_REQUEST: Shape = Shape {
+        name: "DeleteRolePolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `DeleteRoleRequest` shape.
     pub static DELETE_ROLE_REQUEST: Shape = Shape {
         name: "DeleteRoleRequest",
         kind: ShapeKind::Structure {
             members: &[Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteUserPolicyRequest` shape.
+    pub static DELETE_USER_POLICY_REQUEST: Shape = Shape {
+        name: "DeleteUserPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteUserRequest` shape.
+    pub static DELETE_USER_REQUEST: Shape = Shape {
+        name: "DeleteUserRequest",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "UserName",
+                wire_name: "UserName",
+                shape: &EXISTING_USER_NAME_TYPE,
+                required: true,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DetachGroupPolicyRequest` shape.
+    pub static DETACH_GROUP_POLICY_REQUEST: Shape = Shape {
+        name: "DetachGroupPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+            ],
         },
         sensitive: false,
         doc_policy_document: false,
@@ -865,6 +2607,80 @@ pub mod shapes {
             members: &[
                 Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
                 Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DetachUserPolicyRequest` shape.
+    pub static DETACH_USER_POLICY_REQUEST: Shape = Shape {
+        name: "DetachUserPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &USER_NAME_TYPE, required: true },
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetGroupPolicyRequest` shape.
+    pub static GET_GROUP_POLICY_REQUEST: Shape = Shape {
+        name: "GetGroupPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetGroupPolicyResponse` shape.
+    pub static GET_GROUP_POLICY_RESPONSE: Shape = Shape {
+        name: "GetGroupPolicyResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetGroupRequest` shape.
+    pub static GET_GROUP_REQUEST: Shape = Shape {
+        name: "GetGroupRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetGroupResponse` shape.
+    pub static GET_GROUP_RESPONSE: Shape = Shape {
+        name: "GetGroupResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Group", wire_name: "Group", shape: &GROUP, required: true },
+                Member { name: "Users", wire_name: "Users", shape: &USER_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
             ],
         },
         sensitive: false,
@@ -891,6 +2707,66 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `GetPolicyVersionRequest` shape.
+    pub static GET_POLICY_VERSION_REQUEST: Shape = Shape {
+        name: "GetPolicyVersionRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+                Member { name: "VersionId", wire_name: "VersionId", shape: &POLICY_VERSION_ID_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetPolicyVersionResponse` shape.
+    pub static GET_POLICY_VERSION_RESPONSE: Shape = Shape {
+        name: "GetPolicyVersionResponse",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "PolicyVersion",
+                wire_name: "PolicyVersion",
+                shape: &POLICY_VERSION,
+                required: false,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetRolePolicyRequest` shape.
+    pub static GET_ROLE_POLICY_REQUEST: Shape = Shape {
+        name: "GetRolePolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetRolePolicyResponse` shape.
+    pub static GET_ROLE_POLICY_RESPONSE: Shape = Shape {
+        name: "GetRolePolicyResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `GetRoleRequest` shape.
     pub static GET_ROLE_REQUEST: Shape = Shape {
         name: "GetRoleRequest",
@@ -906,6 +2782,38 @@ pub mod shapes {
         name: "GetRoleResponse",
         kind: ShapeKind::Structure {
             members: &[Member { name: "Role", wire_name: "Role", shape: &ROLE, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetUserPolicyRequest` shape.
+    pub static GET_USER_POLICY_REQUEST: Shape = Shape {
+        name: "GetUserPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetUserPolicyResponse` shape.
+    pub static GET_USER_POLICY_RESPONSE: Shape = Shape {
+        name: "GetUserPolicyResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+            ],
         },
         sensitive: false,
         doc_policy_document: false,
@@ -931,6 +2839,89 @@ pub mod shapes {
         name: "GetUserResponse",
         kind: ShapeKind::Structure {
             members: &[Member { name: "User", wire_name: "User", shape: &USER, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Group` shape.
+    pub static GROUP: Shape = Shape {
+        name: "Group",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Path", wire_name: "Path", shape: &PATH_TYPE, required: true },
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "GroupId", wire_name: "GroupId", shape: &ID_TYPE, required: true },
+                Member { name: "Arn", wire_name: "Arn", shape: &ARN_TYPE, required: true },
+                Member { name: "CreateDate", wire_name: "CreateDate", shape: &DATE_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListAccessKeysRequest` shape.
+    pub static LIST_ACCESS_KEYS_REQUEST: Shape = Shape {
+        name: "ListAccessKeysRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListAccessKeysResponse` shape.
+    pub static LIST_ACCESS_KEYS_RESPONSE: Shape = Shape {
+        name: "ListAccessKeysResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "AccessKeyMetadata",
+                    wire_name: "AccessKeyMetadata",
+                    shape: &ACCESS_KEY_METADATA_LIST_TYPE,
+                    required: true,
+                },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListAttachedGroupPoliciesRequest` shape.
+    pub static LIST_ATTACHED_GROUP_POLICIES_REQUEST: Shape = Shape {
+        name: "ListAttachedGroupPoliciesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "PathPrefix", wire_name: "PathPrefix", shape: &POLICY_PATH_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListAttachedGroupPoliciesResponse` shape.
+    pub static LIST_ATTACHED_GROUP_POLICIES_RESPONSE: Shape = Shape {
+        name: "ListAttachedGroupPoliciesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "AttachedPolicies",
+                    wire_name: "AttachedPolicies",
+                    shape: &ATTACHED_POLICIES_LIST_TYPE,
+                    required: false,
+                },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
         },
         sensitive: false,
         doc_policy_document: false,
@@ -970,6 +2961,249 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `ListAttachedUserPoliciesRequest` shape.
+    pub static LIST_ATTACHED_USER_POLICIES_REQUEST: Shape = Shape {
+        name: "ListAttachedUserPoliciesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &USER_NAME_TYPE, required: true },
+                Member { name: "PathPrefix", wire_name: "PathPrefix", shape: &POLICY_PATH_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListAttachedUserPoliciesResponse` shape.
+    pub static LIST_ATTACHED_USER_POLICIES_RESPONSE: Shape = Shape {
+        name: "ListAttachedUserPoliciesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "AttachedPolicies",
+                    wire_name: "AttachedPolicies",
+                    shape: &ATTACHED_POLICIES_LIST_TYPE,
+                    required: false,
+                },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListGroupPoliciesRequest` shape.
+    pub static LIST_GROUP_POLICIES_REQUEST: Shape = Shape {
+        name: "ListGroupPoliciesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListGroupPoliciesResponse` shape.
+    pub static LIST_GROUP_POLICIES_RESPONSE: Shape = Shape {
+        name: "ListGroupPoliciesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyNames", wire_name: "PolicyNames", shape: &POLICY_NAME_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListGroupsForUserRequest` shape.
+    pub static LIST_GROUPS_FOR_USER_REQUEST: Shape = Shape {
+        name: "ListGroupsForUserRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListGroupsForUserResponse` shape.
+    pub static LIST_GROUPS_FOR_USER_RESPONSE: Shape = Shape {
+        name: "ListGroupsForUserResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Groups", wire_name: "Groups", shape: &GROUP_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListGroupsRequest` shape.
+    pub static LIST_GROUPS_REQUEST: Shape = Shape {
+        name: "ListGroupsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PathPrefix", wire_name: "PathPrefix", shape: &PATH_PREFIX_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListGroupsResponse` shape.
+    pub static LIST_GROUPS_RESPONSE: Shape = Shape {
+        name: "ListGroupsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Groups", wire_name: "Groups", shape: &GROUP_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListPoliciesRequest` shape.
+    pub static LIST_POLICIES_REQUEST: Shape = Shape {
+        name: "ListPoliciesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Scope", wire_name: "Scope", shape: &POLICY_SCOPE_TYPE, required: false },
+                Member { name: "OnlyAttached", wire_name: "OnlyAttached", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "PathPrefix", wire_name: "PathPrefix", shape: &POLICY_PATH_TYPE, required: false },
+                Member {
+                    name: "PolicyUsageFilter",
+                    wire_name: "PolicyUsageFilter",
+                    shape: &POLICY_USAGE_TYPE,
+                    required: false,
+                },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListPoliciesResponse` shape.
+    pub static LIST_POLICIES_RESPONSE: Shape = Shape {
+        name: "ListPoliciesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Policies", wire_name: "Policies", shape: &POLICY_LIST_TYPE, required: false },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListPolicyVersionsRequest` shape.
+    pub static LIST_POLICY_VERSIONS_REQUEST: Shape = Shape {
+        name: "ListPolicyVersionsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyArn", wire_name: "PolicyArn", shape: &ARN_TYPE, required: true },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListPolicyVersionsResponse` shape.
+    pub static LIST_POLICY_VERSIONS_RESPONSE: Shape = Shape {
+        name: "ListPolicyVersionsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "Versions",
+                    wire_name: "Versions",
+                    shape: &POLICY_DOCUMENT_VERSION_LIST_TYPE,
+                    required: false,
+                },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListRolePoliciesRequest` shape.
+    pub static LIST_ROLE_POLICIES_REQUEST: Shape = Shape {
+        name: "ListRolePoliciesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListRolePoliciesResponse` shape.
+    pub static LIST_ROLE_POLICIES_RESPONSE: Shape = Shape {
+        name: "ListRolePoliciesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyNames", wire_name: "PolicyNames", shape: &POLICY_NAME_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListRoleTagsRequest` shape.
+    pub static LIST_ROLE_TAGS_REQUEST: Shape = Shape {
+        name: "ListRoleTagsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListRoleTagsResponse` shape.
+    pub static LIST_ROLE_TAGS_RESPONSE: Shape = Shape {
+        name: "ListRoleTagsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `ListRolesRequest` shape.
     pub static LIST_ROLES_REQUEST: Shape = Shape {
         name: "ListRolesRequest",
@@ -990,6 +3224,90 @@ pub mod shapes {
         kind: ShapeKind::Structure {
             members: &[
                 Member { name: "Roles", wire_name: "Roles", shape: &ROLE_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListUserPoliciesRequest` shape.
+    pub static LIST_USER_POLICIES_REQUEST: Shape = Shape {
+        name: "ListUserPoliciesRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListUserPoliciesResponse` shape.
+    pub static LIST_USER_POLICIES_RESPONSE: Shape = Shape {
+        name: "ListUserPoliciesResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PolicyNames", wire_name: "PolicyNames", shape: &POLICY_NAME_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListUserTagsRequest` shape.
+    pub static LIST_USER_TAGS_REQUEST: Shape = Shape {
+        name: "ListUserTagsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListUserTagsResponse` shape.
+    pub static LIST_USER_TAGS_RESPONSE: Shape = Shape {
+        name: "ListUserTagsResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: true },
+                Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListUsersRequest` shape.
+    pub static LIST_USERS_REQUEST: Shape = Shape {
+        name: "ListUsersRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "PathPrefix", wire_name: "PathPrefix", shape: &PATH_PREFIX_TYPE, required: false },
+                Member { name: "Marker", wire_name: "Marker", shape: &MARKER_TYPE, required: false },
+                Member { name: "MaxItems", wire_name: "MaxItems", shape: &MAX_ITEMS_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListUsersResponse` shape.
+    pub static LIST_USERS_RESPONSE: Shape = Shape {
+        name: "ListUsersResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Users", wire_name: "Users", shape: &USER_LIST_TYPE, required: true },
                 Member { name: "IsTruncated", wire_name: "IsTruncated", shape: &BOOLEAN_TYPE, required: false },
                 Member { name: "Marker", wire_name: "Marker", shape: &RESPONSE_MARKER_TYPE, required: false },
             ],
@@ -1043,6 +3361,109 @@ pub mod shapes {
                 Member { name: "CreateDate", wire_name: "CreateDate", shape: &DATE_TYPE, required: false },
                 Member { name: "UpdateDate", wire_name: "UpdateDate", shape: &DATE_TYPE, required: false },
                 Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `PolicyUsageType` shape.
+    pub static POLICY_USAGE_TYPE: Shape = Shape {
+        name: "PolicyUsageType",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["PermissionsPolicy", "PermissionsBoundary"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `PolicyVersion` shape.
+    pub static POLICY_VERSION: Shape = Shape {
+        name: "PolicyVersion",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Document", wire_name: "Document", shape: &POLICY_DOCUMENT_TYPE, required: false },
+                Member { name: "VersionId", wire_name: "VersionId", shape: &POLICY_VERSION_ID_TYPE, required: false },
+                Member {
+                    name: "IsDefaultVersion",
+                    wire_name: "IsDefaultVersion",
+                    shape: &BOOLEAN_TYPE,
+                    required: false,
+                },
+                Member { name: "CreateDate", wire_name: "CreateDate", shape: &DATE_TYPE, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `PutGroupPolicyRequest` shape.
+    pub static PUT_GROUP_POLICY_REQUEST: Shape = Shape {
+        name: "PutGroupPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `PutRolePolicyRequest` shape.
+    pub static PUT_ROLE_POLICY_REQUEST: Shape = Shape {
+        name: "PutRolePolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `PutUserPolicyRequest` shape.
+    pub static PUT_USER_POLICY_REQUEST: Shape = Shape {
+        name: "PutUserPolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "PolicyName", wire_name: "PolicyName", shape: &POLICY_NAME_TYPE, required: true },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `RemoveUserFromGroupRequest` shape.
+    pub static REMOVE_USER_FROM_GROUP_REQUEST: Shape = Shape {
+        name: "RemoveUserFromGroupRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "GroupName", wire_name: "GroupName", shape: &GROUP_NAME_TYPE, required: true },
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
             ],
         },
         sensitive: false,
@@ -1147,6 +3568,90 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `TagRoleRequest` shape.
+    pub static TAG_ROLE_REQUEST: Shape = Shape {
+        name: "TagRoleRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TagUserRequest` shape.
+    pub static TAG_USER_REQUEST: Shape = Shape {
+        name: "TagUserRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UntagRoleRequest` shape.
+    pub static UNTAG_ROLE_REQUEST: Shape = Shape {
+        name: "UntagRoleRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member { name: "TagKeys", wire_name: "TagKeys", shape: &TAG_KEY_LIST_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UntagUserRequest` shape.
+    pub static UNTAG_USER_REQUEST: Shape = Shape {
+        name: "UntagUserRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: true },
+                Member { name: "TagKeys", wire_name: "TagKeys", shape: &TAG_KEY_LIST_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateAccessKeyRequest` shape.
+    pub static UPDATE_ACCESS_KEY_REQUEST: Shape = Shape {
+        name: "UpdateAccessKeyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "UserName", wire_name: "UserName", shape: &EXISTING_USER_NAME_TYPE, required: false },
+                Member { name: "AccessKeyId", wire_name: "AccessKeyId", shape: &ACCESS_KEY_ID_TYPE, required: true },
+                Member { name: "Status", wire_name: "Status", shape: &STATUS_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateAssumeRolePolicyRequest` shape.
+    pub static UPDATE_ASSUME_ROLE_POLICY_REQUEST: Shape = Shape {
+        name: "UpdateAssumeRolePolicyRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleName", wire_name: "RoleName", shape: &ROLE_NAME_TYPE, required: true },
+                Member {
+                    name: "PolicyDocument",
+                    wire_name: "PolicyDocument",
+                    shape: &POLICY_DOCUMENT_TYPE,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `User` shape.
     pub static USER: Shape = Shape {
         name: "User",
@@ -1168,6 +3673,36 @@ pub mod shapes {
             ],
         },
         sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `accessKeyIdType` shape.
+    pub static ACCESS_KEY_ID_TYPE: Shape = Shape {
+        name: "accessKeyIdType",
+        kind: ShapeKind::String { min: Some(16), max: Some(128), pattern: Some("[\\w]+"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `accessKeyMetadataListType` shape.
+    pub static ACCESS_KEY_METADATA_LIST_TYPE: Shape = Shape {
+        name: "accessKeyMetadataListType",
+        kind: ShapeKind::List {
+            member: &ACCESS_KEY_METADATA,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `accessKeySecretType` shape.
+    pub static ACCESS_KEY_SECRET_TYPE: Shape = Shape {
+        name: "accessKeySecretType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: true,
         doc_policy_document: false,
     };
 
@@ -1212,6 +3747,22 @@ pub mod shapes {
     /// The `existingUserNameType` shape.
     pub static EXISTING_USER_NAME_TYPE: Shape = Shape {
         name: "existingUserNameType",
+        kind: ShapeKind::String { min: Some(1), max: Some(128), pattern: Some("[\\w+=,.@-]+"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `groupListType` shape.
+    pub static GROUP_LIST_TYPE: Shape = Shape {
+        name: "groupListType",
+        kind: ShapeKind::List { member: &GROUP, member_location_name: None, flattened: false, min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `groupNameType` shape.
+    pub static GROUP_NAME_TYPE: Shape = Shape {
+        name: "groupNameType",
         kind: ShapeKind::String { min: Some(1), max: Some(128), pattern: Some("[\\w+=,.@-]+"), enum_values: &[] },
         sensitive: false,
         doc_policy_document: false,
@@ -1304,6 +3855,42 @@ pub mod shapes {
         doc_policy_document: true,
     };
 
+    /// The `policyDocumentVersionListType` shape.
+    pub static POLICY_DOCUMENT_VERSION_LIST_TYPE: Shape = Shape {
+        name: "policyDocumentVersionListType",
+        kind: ShapeKind::List {
+            member: &POLICY_VERSION,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `policyListType` shape.
+    pub static POLICY_LIST_TYPE: Shape = Shape {
+        name: "policyListType",
+        kind: ShapeKind::List { member: &POLICY, member_location_name: None, flattened: false, min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `policyNameListType` shape.
+    pub static POLICY_NAME_LIST_TYPE: Shape = Shape {
+        name: "policyNameListType",
+        kind: ShapeKind::List {
+            member: &POLICY_NAME_TYPE,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `policyNameType` shape.
     pub static POLICY_NAME_TYPE: Shape = Shape {
         name: "policyNameType",
@@ -1321,6 +3908,14 @@ pub mod shapes {
             pattern: Some("((/[A-Za-z0-9\\.,\\+@=_-]+)*)/"),
             enum_values: &[],
         },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `policyScopeType` shape.
+    pub static POLICY_SCOPE_TYPE: Shape = Shape {
+        name: "policyScopeType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["All", "AWS", "Local"] },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -1383,10 +3978,37 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `statusType` shape.
+    pub static STATUS_TYPE: Shape = Shape {
+        name: "statusType",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Active", "Inactive", "Expired"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `stringType` shape.
     pub static STRING_TYPE: Shape = Shape {
         name: "stringType",
         kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `tagKeyListType` shape.
+    pub static TAG_KEY_LIST_TYPE: Shape = Shape {
+        name: "tagKeyListType",
+        kind: ShapeKind::List {
+            member: &TAG_KEY_TYPE,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: Some(50),
+        },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -1421,6 +4043,14 @@ pub mod shapes {
             pattern: Some("[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*"),
             enum_values: &[],
         },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `userListType` shape.
+    pub static USER_LIST_TYPE: Shape = Shape {
+        name: "userListType",
+        kind: ShapeKind::List { member: &USER, member_location_name: None, flattened: false, min: None, max: None },
         sensitive: false,
         doc_policy_document: false,
     };

@@ -34,6 +34,8 @@ pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
 /// The operations of this service that Corral implements (the allow-list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
+    /// Returns a set of temporary security credentials that you can use to access Amazon Web Services resources.
+    AssumeRole,
     /// Returns details about the IAM user or role whose credentials are used to call the operation.
     GetCallerIdentity,
     /// Returns a set of temporary credentials for an Amazon Web Services account or IAM user.
@@ -42,11 +44,13 @@ pub enum Operation {
 
 impl Operation {
     /// Every implemented operation, sorted by name.
-    pub const ALL: &'static [Operation] = &[Operation::GetCallerIdentity, Operation::GetSessionToken];
+    pub const ALL: &'static [Operation] =
+        &[Operation::AssumeRole, Operation::GetCallerIdentity, Operation::GetSessionToken];
 
     /// The operation's name as the wire carries it.
     pub fn name(self) -> &'static str {
         match self {
+            Operation::AssumeRole => "AssumeRole",
             Operation::GetCallerIdentity => "GetCallerIdentity",
             Operation::GetSessionToken => "GetSessionToken",
         }
@@ -55,15 +59,17 @@ impl Operation {
     /// The implemented operation called `name`, if any.
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
+            "AssumeRole" => Some(Operation::AssumeRole),
             "GetCallerIdentity" => Some(Operation::GetCallerIdentity),
             "GetSessionToken" => Some(Operation::GetSessionToken),
             _ => None,
         }
     }
 
-    /// The IAM action a caller needs, e.g. `sts:GetCallerIdentity`.
+    /// The IAM action a caller needs, e.g. `sts:AssumeRole`.
     pub fn iam_action(self) -> &'static str {
         match self {
+            Operation::AssumeRole => "sts:AssumeRole",
             Operation::GetCallerIdentity => "sts:GetCallerIdentity",
             Operation::GetSessionToken => "sts:GetSessionToken",
         }
@@ -72,6 +78,7 @@ impl Operation {
     /// Whether the operation only reads (its name starts with Describe, Get, List or Lookup).
     pub fn read_only(self) -> bool {
         match self {
+            Operation::AssumeRole => false,
             Operation::GetCallerIdentity => true,
             Operation::GetSessionToken => true,
         }
@@ -80,6 +87,7 @@ impl Operation {
     /// The shape of the request (an empty structure when the model has no input).
     pub fn input_shape(self) -> &'static crate::model::Shape {
         match self {
+            Operation::AssumeRole => &shapes::ASSUME_ROLE_REQUEST,
             Operation::GetCallerIdentity => &shapes::GET_CALLER_IDENTITY_REQUEST,
             Operation::GetSessionToken => &shapes::GET_SESSION_TOKEN_REQUEST,
         }
@@ -88,6 +96,7 @@ impl Operation {
     /// The shape of the response, if the operation has one.
     pub fn output_shape(self) -> Option<&'static crate::model::Shape> {
         match self {
+            Operation::AssumeRole => Some(&shapes::ASSUME_ROLE_RESPONSE),
             Operation::GetCallerIdentity => Some(&shapes::GET_CALLER_IDENTITY_RESPONSE),
             Operation::GetSessionToken => Some(&shapes::GET_SESSION_TOKEN_RESPONSE),
         }
@@ -97,6 +106,7 @@ impl Operation {
     /// for JSON services and operations without output.
     pub fn result_wrapper(self) -> Option<&'static str> {
         match self {
+            Operation::AssumeRole => Some("AssumeRoleResult"),
             Operation::GetCallerIdentity => Some("GetCallerIdentityResult"),
             Operation::GetSessionToken => Some("GetSessionTokenResult"),
         }
@@ -125,6 +135,84 @@ pub const ERROR_CODES: &[(&str, &str, u16)] = &[
 ];
 
 // === Types ===
+
+/// The `AssumeRoleRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AssumeRoleRequest {
+    /// The Amazon Resource Name (ARN) of the role to assume.
+    #[serde(rename = "RoleArn")]
+    pub role_arn: String,
+    /// An identifier for the assumed role session.
+    #[serde(rename = "RoleSessionName")]
+    pub role_session_name: String,
+    /// The Amazon Resource Names (ARNs) of the IAM managed policies that you want to use as managed session policies.
+    #[serde(rename = "PolicyArns", default, skip_serializing_if = "Option::is_none")]
+    pub policy_arns: Option<Vec<PolicyDescriptorType>>,
+    /// An IAM policy in JSON format that you want to use as an inline session policy.
+    #[serde(rename = "Policy", default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The duration, in seconds, of the role session.
+    #[serde(rename = "DurationSeconds", default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i32>,
+    /// A list of session tags that you want to pass.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// A list of keys for session tags that you want to set as transitive.
+    #[serde(rename = "TransitiveTagKeys", default, skip_serializing_if = "Option::is_none")]
+    pub transitive_tag_keys: Option<Vec<String>>,
+    /// A unique identifier that might be required when you assume a role in another account.
+    #[serde(rename = "ExternalId", default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The identification number of the MFA device that is associated with the user who is making the AssumeRole call.
+    #[serde(rename = "SerialNumber", default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    /// The value provided by the MFA device, if the trust policy of the role being assumed requires MFA.
+    #[serde(rename = "TokenCode", default, skip_serializing_if = "Option::is_none")]
+    pub token_code: Option<String>,
+    /// The source identity specified by the principal that is calling the AssumeRole operation.
+    #[serde(rename = "SourceIdentity", default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
+    /// A list of previously acquired trusted context assertions in the format of a JSON array.
+    #[serde(rename = "ProvidedContexts", default, skip_serializing_if = "Option::is_none")]
+    pub provided_contexts: Option<Vec<ProvidedContext>>,
+    /// The `MinimumSessionTokenSize` member.
+    #[serde(rename = "MinimumSessionTokenSize", default, skip_serializing_if = "Option::is_none")]
+    pub minimum_session_token_size: Option<i32>,
+}
+
+/// Contains the response to a successful AssumeRole request, including temporary Amazon Web Services credentials that can be used to make Amazon Web Services requests.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AssumeRoleResponse {
+    /// The temporary security credentials, which include an access key ID, a secret access key, and a security (or session) token.
+    #[serde(rename = "Credentials", default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+    /// The Amazon Resource Name (ARN) and the assumed role ID, which are identifiers that you can use to refer to the resulting temporary security credentials.
+    #[serde(rename = "AssumedRoleUser", default, skip_serializing_if = "Option::is_none")]
+    pub assumed_role_user: Option<AssumedRoleUser>,
+    /// The percentage (0-100) of the maximum allowed session token size that the returned session token consumes.
+    #[serde(rename = "PackedPolicySize", default, skip_serializing_if = "Option::is_none")]
+    pub packed_policy_size: Option<i32>,
+    /// The source identity specified by the principal that is calling the AssumeRole operation.
+    #[serde(rename = "SourceIdentity", default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
+    /// The `SessionTokenUtilization` member.
+    #[serde(rename = "SessionTokenUtilization", default, skip_serializing_if = "Option::is_none")]
+    pub session_token_utilization: Option<i32>,
+    /// The `SessionTokenSize` member.
+    #[serde(rename = "SessionTokenSize", default, skip_serializing_if = "Option::is_none")]
+    pub session_token_size: Option<i32>,
+}
+
+/// The identifiers for the temporary security credentials that the operation returns.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AssumedRoleUser {
+    /// A unique identifier that contains the role ID and the role session name of the role that is being assumed.
+    #[serde(rename = "AssumedRoleId")]
+    pub assumed_role_id: String,
+    /// The ARN of the temporary security credentials that are returned from the AssumeRole action.
+    #[serde(rename = "Arn")]
+    pub arn: String,
+}
 
 /// Amazon Web Services credentials for API authentication.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -194,12 +282,166 @@ pub struct GetSessionTokenResponse {
     pub session_token_size: Option<i32>,
 }
 
+/// A reference to the IAM managed policy that is passed as a session policy for a role session or a federated user session.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PolicyDescriptorType {
+    /// The Amazon Resource Name (ARN) of the IAM managed policy to use as a session policy for the role.
+    #[serde(rename = "arn", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+}
+
+/// Contains information about the provided context.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ProvidedContext {
+    /// The context provider ARN from which the trusted context assertion was generated.
+    #[serde(rename = "ProviderArn", default, skip_serializing_if = "Option::is_none")]
+    pub provider_arn: Option<String>,
+    /// The signed and encrypted trusted context assertion generated by the context provider.
+    #[serde(rename = "ContextAssertion", default, skip_serializing_if = "Option::is_none")]
+    pub context_assertion: Option<String>,
+}
+
+/// You can pass custom key-value pair attributes when you assume a role or federate a user.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Tag {
+    /// The key for a session tag.
+    #[serde(rename = "Key")]
+    pub key: String,
+    /// The value for a session tag.
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
 // === Shapes ===
 
 /// Static descriptions of every shape the types above use, for validation and the Query
 /// codec.
 pub mod shapes {
     use crate::model::{Member, Shape, ShapeKind};
+
+    /// The `AssumeRoleRequest` shape.
+    pub static ASSUME_ROLE_REQUEST: Shape = Shape {
+        name: "AssumeRoleRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "RoleArn", wire_name: "RoleArn", shape: &ARN_TYPE, required: true },
+                Member {
+                    name: "RoleSessionName",
+                    wire_name: "RoleSessionName",
+                    shape: &ROLE_SESSION_NAME_TYPE,
+                    required: true,
+                },
+                Member {
+                    name: "PolicyArns",
+                    wire_name: "PolicyArns",
+                    shape: &POLICY_DESCRIPTOR_LIST_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "Policy",
+                    wire_name: "Policy",
+                    shape: &UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "DurationSeconds",
+                    wire_name: "DurationSeconds",
+                    shape: &ROLE_DURATION_SECONDS_TYPE,
+                    required: false,
+                },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST_TYPE, required: false },
+                Member {
+                    name: "TransitiveTagKeys",
+                    wire_name: "TransitiveTagKeys",
+                    shape: &TAG_KEY_LIST_TYPE,
+                    required: false,
+                },
+                Member { name: "ExternalId", wire_name: "ExternalId", shape: &EXTERNAL_ID_TYPE, required: false },
+                Member { name: "SerialNumber", wire_name: "SerialNumber", shape: &SERIAL_NUMBER_TYPE, required: false },
+                Member { name: "TokenCode", wire_name: "TokenCode", shape: &TOKEN_CODE_TYPE, required: false },
+                Member {
+                    name: "SourceIdentity",
+                    wire_name: "SourceIdentity",
+                    shape: &SOURCE_IDENTITY_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "ProvidedContexts",
+                    wire_name: "ProvidedContexts",
+                    shape: &PROVIDED_CONTEXTS_LIST_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "MinimumSessionTokenSize",
+                    wire_name: "MinimumSessionTokenSize",
+                    shape: &MINIMUM_SESSION_TOKEN_SIZE_TYPE,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AssumeRoleResponse` shape.
+    pub static ASSUME_ROLE_RESPONSE: Shape = Shape {
+        name: "AssumeRoleResponse",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Credentials", wire_name: "Credentials", shape: &CREDENTIALS, required: false },
+                Member {
+                    name: "AssumedRoleUser",
+                    wire_name: "AssumedRoleUser",
+                    shape: &ASSUMED_ROLE_USER,
+                    required: false,
+                },
+                Member {
+                    name: "PackedPolicySize",
+                    wire_name: "PackedPolicySize",
+                    shape: &NON_NEGATIVE_INTEGER_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "SourceIdentity",
+                    wire_name: "SourceIdentity",
+                    shape: &SOURCE_IDENTITY_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "SessionTokenUtilization",
+                    wire_name: "SessionTokenUtilization",
+                    shape: &SESSION_TOKEN_UTILIZATION_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "SessionTokenSize",
+                    wire_name: "SessionTokenSize",
+                    shape: &SESSION_TOKEN_SIZE_TYPE,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AssumedRoleUser` shape.
+    pub static ASSUMED_ROLE_USER: Shape = Shape {
+        name: "AssumedRoleUser",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "AssumedRoleId",
+                    wire_name: "AssumedRoleId",
+                    shape: &ASSUMED_ROLE_ID_TYPE,
+                    required: true,
+                },
+                Member { name: "Arn", wire_name: "Arn", shape: &ARN_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
 
     /// The `Credentials` shape.
     pub static CREDENTIALS: Shape = Shape {
@@ -292,6 +534,61 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `PolicyDescriptorType` shape.
+    pub static POLICY_DESCRIPTOR_TYPE: Shape = Shape {
+        name: "PolicyDescriptorType",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "arn", wire_name: "arn", shape: &ARN_TYPE, required: false }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ProvidedContext` shape.
+    pub static PROVIDED_CONTEXT: Shape = Shape {
+        name: "ProvidedContext",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "ProviderArn", wire_name: "ProviderArn", shape: &ARN_TYPE, required: false },
+                Member {
+                    name: "ContextAssertion",
+                    wire_name: "ContextAssertion",
+                    shape: &CONTEXT_ASSERTION_TYPE,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ProvidedContextsListType` shape.
+    pub static PROVIDED_CONTEXTS_LIST_TYPE: Shape = Shape {
+        name: "ProvidedContextsListType",
+        kind: ShapeKind::List {
+            member: &PROVIDED_CONTEXT,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: Some(5),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Tag` shape.
+    pub static TAG: Shape = Shape {
+        name: "Tag",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Key", wire_name: "Key", shape: &TAG_KEY_TYPE, required: true },
+                Member { name: "Value", wire_name: "Value", shape: &TAG_VALUE_TYPE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `accessKeyIdType` shape.
     pub static ACCESS_KEY_ID_TYPE: Shape = Shape {
         name: "accessKeyIdType",
@@ -331,6 +628,22 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `assumedRoleIdType` shape.
+    pub static ASSUMED_ROLE_ID_TYPE: Shape = Shape {
+        name: "assumedRoleIdType",
+        kind: ShapeKind::String { min: Some(2), max: Some(193), pattern: Some("[\\w+=,.@:-]*"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `contextAssertionType` shape.
+    pub static CONTEXT_ASSERTION_TYPE: Shape = Shape {
+        name: "contextAssertionType",
+        kind: ShapeKind::String { min: Some(4), max: Some(3072), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `dateType` shape.
     pub static DATE_TYPE: Shape =
         Shape { name: "dateType", kind: ShapeKind::Timestamp, sensitive: false, doc_policy_document: false };
@@ -343,10 +656,56 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `externalIdType` shape.
+    pub static EXTERNAL_ID_TYPE: Shape = Shape {
+        name: "externalIdType",
+        kind: ShapeKind::String { min: Some(2), max: Some(1224), pattern: Some("[\\w+=,.@:\\/-]*"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `minimumSessionTokenSizeType` shape.
     pub static MINIMUM_SESSION_TOKEN_SIZE_TYPE: Shape = Shape {
         name: "minimumSessionTokenSizeType",
         kind: ShapeKind::Integer { min: Some(0), max: Some(4096) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `nonNegativeIntegerType` shape.
+    pub static NON_NEGATIVE_INTEGER_TYPE: Shape = Shape {
+        name: "nonNegativeIntegerType",
+        kind: ShapeKind::Integer { min: Some(0), max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `policyDescriptorListType` shape.
+    pub static POLICY_DESCRIPTOR_LIST_TYPE: Shape = Shape {
+        name: "policyDescriptorListType",
+        kind: ShapeKind::List {
+            member: &POLICY_DESCRIPTOR_TYPE,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `roleDurationSecondsType` shape.
+    pub static ROLE_DURATION_SECONDS_TYPE: Shape = Shape {
+        name: "roleDurationSecondsType",
+        kind: ShapeKind::Integer { min: Some(900), max: Some(43200) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `roleSessionNameType` shape.
+    pub static ROLE_SESSION_NAME_TYPE: Shape = Shape {
+        name: "roleSessionNameType",
+        kind: ShapeKind::String { min: Some(2), max: Some(64), pattern: Some("[\\w+=,.@-]*"), enum_values: &[] },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -375,6 +734,62 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `sourceIdentityType` shape.
+    pub static SOURCE_IDENTITY_TYPE: Shape = Shape {
+        name: "sourceIdentityType",
+        kind: ShapeKind::String { min: Some(2), max: Some(256), pattern: Some("[\\w+=,.@-]*"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `tagKeyListType` shape.
+    pub static TAG_KEY_LIST_TYPE: Shape = Shape {
+        name: "tagKeyListType",
+        kind: ShapeKind::List {
+            member: &TAG_KEY_TYPE,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: Some(50),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `tagKeyType` shape.
+    pub static TAG_KEY_TYPE: Shape = Shape {
+        name: "tagKeyType",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: Some(128),
+            pattern: Some("[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `tagListType` shape.
+    pub static TAG_LIST_TYPE: Shape = Shape {
+        name: "tagListType",
+        kind: ShapeKind::List { member: &TAG, member_location_name: None, flattened: false, min: None, max: Some(50) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `tagValueType` shape.
+    pub static TAG_VALUE_TYPE: Shape = Shape {
+        name: "tagValueType",
+        kind: ShapeKind::String {
+            min: Some(0),
+            max: Some(256),
+            pattern: Some("[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `tokenCodeType` shape.
     pub static TOKEN_CODE_TYPE: Shape = Shape {
         name: "tokenCodeType",
@@ -387,6 +802,19 @@ pub mod shapes {
     pub static TOKEN_TYPE: Shape = Shape {
         name: "tokenType",
         kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `unrestrictedSessionPolicyDocumentType` shape.
+    pub static UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE: Shape = Shape {
+        name: "unrestrictedSessionPolicyDocumentType",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: None,
+            pattern: Some("[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"),
+            enum_values: &[],
+        },
         sensitive: false,
         doc_policy_document: false,
     };

@@ -83,6 +83,12 @@ pub async fn dispatch(
     match op {
         Operation::GetCallerIdentity => serve!(get_caller_identity),
         Operation::GetSessionToken => serve!(get_session_token),
+        // Served once trust policies are evaluated (the access-control issue).
+        Operation::AssumeRole => Err(crate::edge::error::EdgeError::UnknownAction {
+            action: op.name().to_string(),
+            version: corral_api::sts::SERVICE.api_version.to_string(),
+        }
+        .to_wire(corral_api::model::Protocol::Query)),
     }
 }
 

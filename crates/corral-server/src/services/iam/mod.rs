@@ -101,8 +101,9 @@ pub async fn dispatch(
         Operation::DetachRolePolicy => serve!(roles::detach_role_policy),
         Operation::ListAttachedRolePolicies => serve!(roles::list_attached_role_policies),
         Operation::GetPolicy => serve!(roles::get_policy),
-        Operation::GetUser => Err(crate::edge::error::EdgeError::UnknownAction {
-            action: op.name().to_string(),
+        // Generated for the access-control issue; served as their handlers land.
+        other => Err(crate::edge::error::EdgeError::UnknownAction {
+            action: other.name().to_string(),
             version: corral_api::iam::SERVICE.api_version.to_string(),
         }
         .to_wire(corral_api::model::Protocol::Query)),
