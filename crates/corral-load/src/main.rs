@@ -33,6 +33,9 @@ struct Cli {
     /// The call to make.
     #[arg(long, value_enum, default_value_t = Call::GetServiceSetting)]
     call: Call,
+    /// With `--call register`: how many registrations to prepare activations for.
+    #[arg(long, default_value_t = 50_000)]
+    budget: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -41,9 +44,26 @@ enum Call {
     GetServiceSetting,
     /// STS GetCallerIdentity (Query).
     GetCallerIdentity,
+    /// A machine registration: RegisterManagedInstance (anonymous) then its first
+    /// RequestManagedInstanceRoleToken (RSA-signed). Switches the account to the advanced tier
+    /// and creates a role and activations first. One key pair serves every simulated machine:
+    /// key generation is the agent's cost, not the server's.
+    Register,
 }
 
+/// What registration calls need: activations with room, and a machine key.
+struct Registration {
+    activations: Vec<(String, String)>,
+    next: std::sync::atomic::AtomicUsize,
+    key: rsa::PrivateKey,
+    public_key: String,
+}
+
+/// Registrations one activation allows (AWS's maximum).
+const PER_ACTIVATION: usize = 1000;
+
 struct Target {
+    registration: Option<Registration>,
     endpoint: String,
     host: String,
     region: String,
@@ -67,6 +87,7 @@ fn load_target(data_dir: &Path, concurrency: usize) -> anyhow::Result<Target> {
         builder = builder.tls_certs_only([reqwest::Certificate::from_pem(&pem)?]);
     }
     Ok(Target {
+        registration: None,
         endpoint,
         host,
         region,
@@ -79,7 +100,137 @@ fn load_target(data_dir: &Path, concurrency: usize) -> anyhow::Result<Target> {
     })
 }
 
+/// Sends one signed (or, with `creds: None`, unsigned) JSON call to SSM; returns the body.
+async fn ssm_call(target: &Target, op: &str, body: &str, sign: Signing<'_>) -> anyhow::Result<serde_json::Value> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", target.host.parse()?);
+    headers.insert("content-type", "application/x-amz-json-1.1".parse()?);
+    headers.insert("x-amz-target", format!("AmazonSSM.{op}").parse()?);
+    let now = time::OffsetDateTime::now_utc();
+    match sign {
+        Signing::None => {}
+        Signing::Admin => corral_wire::sigv4::sign_request(
+            "POST",
+            "/",
+            "",
+            &mut headers,
+            body.as_bytes(),
+            &target.creds,
+            &target.region,
+            "ssm",
+            now,
+        )?,
+        Signing::Instance(id, key) => corral_wire::sigv4::sign_request_rsa(
+            "POST",
+            "/",
+            "",
+            &mut headers,
+            body.as_bytes(),
+            id,
+            key,
+            &target.region,
+            now,
+        )?,
+    }
+    headers.remove("host");
+    let resp =
+        target.client.post(format!("{}/", target.endpoint)).headers(headers).body(body.to_string()).send().await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        bail!("{op}: HTTP {status}: {text}");
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
+/// How an SSM call is signed.
+enum Signing<'a> {
+    None,
+    Admin,
+    Instance(&'a str, &'a rsa::PrivateKey),
+}
+
+async fn iam_call(target: &Target, form: &str) -> anyhow::Result<String> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", target.host.parse()?);
+    headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse()?);
+    let body = format!("{form}&Version=2010-05-08");
+    let now = time::OffsetDateTime::now_utc();
+    corral_wire::sigv4::sign_request(
+        "POST",
+        "/",
+        "",
+        &mut headers,
+        body.as_bytes(),
+        &target.creds,
+        &target.region,
+        "iam",
+        now,
+    )?;
+    headers.remove("host");
+    let resp = target.client.post(format!("{}/", target.endpoint)).headers(headers).body(body).send().await?;
+    Ok(resp.text().await?)
+}
+
+/// Prepares registrations: advanced tier (no 1,000 cap), a role trusting SSM, activations.
+async fn prepare_registration(target: &Target, budget: usize) -> anyhow::Result<Registration> {
+    ssm_call(
+        target,
+        "UpdateServiceSetting",
+        r#"{"SettingId":"/ssm/managed-instance/activation-tier","SettingValue":"advanced"}"#,
+        Signing::Admin,
+    )
+    .await?;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let encoded: String = trust
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    // An existing role from an earlier run is fine.
+    iam_call(target, &format!("Action=CreateRole&RoleName=CorralLoadRole&AssumeRolePolicyDocument={encoded}")).await?;
+    let mut activations = Vec::new();
+    for _ in 0..budget.div_ceil(PER_ACTIVATION) {
+        let out = ssm_call(
+            target,
+            "CreateActivation",
+            &format!(r#"{{"IamRole":"CorralLoadRole","RegistrationLimit":{PER_ACTIVATION}}}"#),
+            Signing::Admin,
+        )
+        .await?;
+        let id = out["ActivationId"].as_str().context("no ActivationId")?.to_string();
+        let code = out["ActivationCode"].as_str().context("no ActivationCode")?.to_string();
+        activations.push((id, code));
+    }
+    let key = corral_wire::keys::generate_rsa_2048()?;
+    let public_key = corral_wire::keys::public_key_to_spki_base64(&key.to_public_key());
+    Ok(Registration { activations, next: std::sync::atomic::AtomicUsize::new(0), key, public_key })
+}
+
+async fn register_once(target: &Target) -> anyhow::Result<()> {
+    let reg = target.registration.as_ref().context("registration not prepared")?;
+    let n = reg.next.fetch_add(1, Ordering::Relaxed);
+    let (id, code) = reg.activations.get(n / PER_ACTIVATION).context("registration budget used up; raise --budget")?;
+    let body = serde_json::json!({
+        "ActivationCode": code, "ActivationId": id, "PublicKey": reg.public_key,
+        "PublicKeyType": "Rsa", "Fingerprint": "corral-load"
+    });
+    let out = ssm_call(target, "RegisterManagedInstance", &body.to_string(), Signing::None).await?;
+    let instance_id = out["InstanceId"].as_str().context("no InstanceId")?.to_string();
+    let out = ssm_call(
+        target,
+        "RequestManagedInstanceRoleToken",
+        r#"{"Fingerprint":"corral-load"}"#,
+        Signing::Instance(&instance_id, &reg.key),
+    )
+    .await?;
+    out["AccessKeyId"].as_str().context("no AccessKeyId")?;
+    Ok(())
+}
+
 async fn one_call(target: &Target, call: Call) -> anyhow::Result<()> {
+    if let Call::Register = call {
+        return register_once(target).await;
+    }
     let mut headers = http::HeaderMap::new();
     headers.insert("host", target.host.parse()?);
     let (body, service): (&[u8], &str) = match call {
@@ -92,6 +243,7 @@ async fn one_call(target: &Target, call: Call) -> anyhow::Result<()> {
             headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse()?);
             (b"Action=GetCallerIdentity&Version=2011-06-15", "sts")
         }
+        Call::Register => unreachable!("handled above"),
     };
     corral_wire::sigv4::sign_request(
         "POST",
@@ -122,7 +274,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let target = Arc::new(load_target(&cli.data_dir, cli.concurrency)?);
+    let mut target = load_target(&cli.data_dir, cli.concurrency)?;
+    if let Call::Register = cli.call {
+        target.registration = Some(prepare_registration(&target, cli.budget).await?);
+    }
+    let target = Arc::new(target);
     one_call(&target, cli.call).await.context("a first call failed; is the server up?")?;
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -173,6 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.call {
             Call::GetServiceSetting => "GetServiceSetting",
             Call::GetCallerIdentity => "GetCallerIdentity",
+            Call::Register => "Register+RoleToken",
         },
         cli.concurrency,
         elapsed.as_secs_f64(),
