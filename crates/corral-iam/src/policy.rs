@@ -2,14 +2,41 @@
 //!
 //! AWS accepts a single value or a list wherever a list is allowed (`"Action": "s3:Get*"` or
 //! `"Action": ["..."]`), and `Statement` may be one object or a list; both forms parse to lists.
+//!
+//! Parsing also compiles what evaluation needs (action and resource patterns, condition
+//! operands), so a [`PolicyDocument`] is parsed once and evaluated many times by
+//! [`crate::eval`]. The public fields show the document as written; to change a policy, edit
+//! its JSON and parse it again.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::condition::{self, Condition};
+use crate::pattern::{self, Pattern, Scratch, Syntax, Variables};
+
 /// The two policy-language versions AWS accepts.
 pub const VERSIONS: &[&str] = &["2012-10-17", "2008-10-17"];
+
+/// The policy-language version with policy variables (`${aws:username}`).
+pub const VERSION_2012: &str = "2012-10-17";
+
+/// AWS quota: characters (whitespace not counted) of all inline policies of one user together.
+pub const INLINE_USER_POLICY_QUOTA: usize = 2048;
+/// AWS quota: characters of all inline policies of one role together.
+pub const INLINE_ROLE_POLICY_QUOTA: usize = 10240;
+/// AWS quota: characters of all inline policies of one group together.
+pub const INLINE_GROUP_POLICY_QUOTA: usize = 5120;
+/// AWS quota: characters of one customer managed policy.
+pub const MANAGED_POLICY_QUOTA: usize = 6144;
+/// AWS quota (default): characters of one role trust policy.
+pub const TRUST_POLICY_QUOTA: usize = 2048;
+
+/// A policy's size as AWS counts it against the quotas: characters, whitespace not counted.
+pub fn policy_size(doc: &str) -> usize {
+    doc.chars().filter(|c| !c.is_whitespace()).count()
+}
 
 /// Why a policy document was refused. `Display` gives AWS's `MalformedPolicyDocument` messages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +56,18 @@ pub enum PolicyError {
     /// A trust policy statement's principal is not one AWS accepts.
     #[error("Invalid principal in policy: {0}")]
     InvalidPrincipal(String),
+    /// A `Condition` block names an operator AWS does not know.
+    #[error("Invalid Condition type : {0}")]
+    InvalidCondition(String),
+    /// An action (or condition key) without a `vendor:` prefix.
+    #[error("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.")]
+    MissingVendor,
+    /// An action whose vendor part has a wildcard (`*:*`, `s*:Get*`).
+    #[error("Action vendors (e.g., aws, ec2, etc.) must not contain wildcards.")]
+    VendorWildcard,
+    /// An action with more than one colon.
+    #[error("Actions/Condition can contain only one colon.")]
+    TooManyColons,
 }
 
 /// `Allow` or `Deny`.
@@ -68,8 +107,23 @@ pub struct Statement {
     pub resource: Option<Vec<String>>,
     /// `NotResource`.
     pub not_resource: Option<Vec<String>>,
-    /// `Condition`, kept as JSON until evaluation needs it.
+    /// `Condition` as written.
     pub condition: Option<Value>,
+    /// `Condition`, parsed: one test per operator and key, all of which must hold.
+    pub conditions: Vec<Condition>,
+    matchers: Matchers,
+}
+
+/// A statement's action and resource patterns, compiled at parse time.
+#[derive(Debug, Clone, PartialEq)]
+struct Matchers {
+    /// `Action` patterns, or `NotAction` patterns when `not_action`.
+    actions: Vec<Pattern>,
+    not_action: bool,
+    /// `Resource` patterns, or `NotResource` ones when `not_resource`; `None` for neither
+    /// (trust policies).
+    resources: Option<Vec<Pattern>>,
+    not_resource: bool,
 }
 
 /// A parsed policy document.
@@ -126,7 +180,25 @@ fn parse_principal(v: &Value) -> Result<Principal, PolicyError> {
     }
 }
 
-fn parse_statement(v: &Value) -> Result<Statement, PolicyError> {
+/// Checks an action as AWS does on write: `*`, or `vendor:pattern` with a wildcard-free vendor.
+fn validate_action(action: &str) -> Result<(), PolicyError> {
+    if action == "*" {
+        return Ok(());
+    }
+    let Some((vendor, rest)) = action.split_once(':') else { return Err(PolicyError::MissingVendor) };
+    if vendor.is_empty() {
+        return Err(PolicyError::MissingVendor);
+    }
+    if vendor.contains(['*', '?']) {
+        return Err(PolicyError::VendorWildcard);
+    }
+    if rest.contains(':') {
+        return Err(PolicyError::TooManyColons);
+    }
+    Ok(())
+}
+
+fn parse_statement(v: &Value, variables: bool) -> Result<Statement, PolicyError> {
     let Value::Object(map) = v else { return Err(PolicyError::Syntax) };
     let text = |key: &str| -> Result<Option<String>, PolicyError> {
         match map.get(key) {
@@ -147,16 +219,36 @@ fn parse_statement(v: &Value) -> Result<Statement, PolicyError> {
         Some(c @ Value::Object(_)) => Some(c.clone()),
         Some(_) => return Err(PolicyError::Syntax),
     };
+    let conditions = match &condition {
+        Some(block) => condition::parse_block(block, variables)?,
+        None => Vec::new(),
+    };
+    let (action, not_action) = (list("Action")?, list("NotAction")?);
+    let (resource, not_resource) = (list("Resource")?, list("NotResource")?);
+    for a in action.iter().chain(not_action.iter()).flatten() {
+        validate_action(a)?;
+    }
+    let compile = |items: &[String], syntax: Syntax, variables: bool| -> Vec<Pattern> {
+        items.iter().map(|i| Pattern::compile(i, syntax, variables)).collect()
+    };
+    let matchers = Matchers {
+        actions: compile(action.as_ref().or(not_action.as_ref()).map_or(&[], Vec::as_slice), Syntax::ACTION, false),
+        not_action: action.is_none() && not_action.is_some(),
+        resources: resource.as_ref().or(not_resource.as_ref()).map(|r| compile(r, Syntax::RESOURCE, variables)),
+        not_resource: resource.is_none() && not_resource.is_some(),
+    };
     Ok(Statement {
         sid: text("Sid")?,
         effect,
         principal: map.get("Principal").map(parse_principal).transpose()?,
         not_principal: map.get("NotPrincipal").map(parse_principal).transpose()?,
-        action: list("Action")?,
-        not_action: list("NotAction")?,
-        resource: list("Resource")?,
-        not_resource: list("NotResource")?,
+        action,
+        not_action,
+        resource,
+        not_resource,
         condition,
+        conditions,
+        matchers,
     })
 }
 
@@ -173,10 +265,14 @@ pub fn parse(document: &str, kind: PolicyKind) -> Result<PolicyDocument, PolicyE
         Some(Value::String(v)) => Some(v),
         Some(_) => return Err(PolicyError::Syntax),
     };
+    // Policy variables exist only in the 2012-10-17 language; in older documents `${...}` is text.
+    let variables = version.as_deref() == Some(VERSION_2012);
     let statements = match raw.statement {
         None => return Err(PolicyError::MissingField("Statement")),
-        Some(Value::Array(items)) => items.iter().map(parse_statement).collect::<Result<Vec<_>, _>>()?,
-        Some(v @ Value::Object(_)) => vec![parse_statement(&v)?],
+        Some(Value::Array(items)) => {
+            items.iter().map(|i| parse_statement(i, variables)).collect::<Result<Vec<_>, _>>()?
+        }
+        Some(v @ Value::Object(_)) => vec![parse_statement(&v, variables)?],
         Some(_) => return Err(PolicyError::Syntax),
     };
     for s in &statements {
@@ -205,6 +301,36 @@ pub fn parse(document: &str, kind: PolicyKind) -> Result<PolicyDocument, PolicyE
     Ok(PolicyDocument { version, id, statements })
 }
 
+impl Statement {
+    /// Does `Action` (or `NotAction`) cover `action`? Case-insensitive, `*` and `?` wildcards.
+    pub fn matches_action(&self, action: &str) -> bool {
+        let m = &self.matchers;
+        let listed = m
+            .actions
+            .iter()
+            .any(|p| p.is_match_all() || p.matches(action, &NoVariables, &mut Scratch::default(), true));
+        listed != m.not_action
+    }
+
+    /// Does `Resource` (or `NotResource`) cover `resource`, with policy variables taken from
+    /// `context`? Case-sensitive. False for a statement with neither (a trust policy's).
+    pub(crate) fn matches_resource(&self, resource: &str, context: &dyn Variables, scratch: &mut Scratch) -> bool {
+        let m = &self.matchers;
+        let Some(patterns) = &m.resources else { return false };
+        let listed = patterns.iter().any(|p| p.is_match_all() || p.matches(resource, context, scratch, false));
+        listed != m.not_resource
+    }
+}
+
+/// For patterns that cannot hold variables (actions).
+struct NoVariables;
+
+impl Variables for NoVariables {
+    fn variable(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
 impl PolicyDocument {
     /// Does this trust policy let the AWS service `service` (e.g. `ssm.amazonaws.com`) assume
     /// the role? True when an Allow statement names the service (or `*`) as principal with an
@@ -229,35 +355,12 @@ impl PolicyDocument {
 
 /// Matches an IAM action pattern (`*` and `?` wildcards, case-insensitive) against an action.
 pub fn action_matches(pattern: &str, action: &str) -> bool {
-    wildcard_match(&pattern.to_ascii_lowercase(), &action.to_ascii_lowercase())
+    pattern::glob_str(pattern, action, Syntax::ACTION)
 }
 
-/// Glob matching with `*` (any run) and `?` (one character), as IAM uses it.
+/// Glob matching with `*` (any run) and `?` (one character), as IAM uses it; case-sensitive.
 pub fn wildcard_match(pattern: &str, value: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let v: Vec<char> = value.chars().collect();
-    let (mut pi, mut vi) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
+    pattern::glob_str(pattern, value, Syntax::GLOB)
 }
 
 #[cfg(test)]
