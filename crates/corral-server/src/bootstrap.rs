@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use corral_store::{AccessKey, AccessKeyStatus, Account, IamUser, Store};
+use corral_store::{AccessKey, AccessKeyStatus, Account, IamEntity, IamUser, Store};
 use time::OffsetDateTime;
 
 use crate::config::ServerConfig;
@@ -28,6 +28,9 @@ pub const AWS_CREDENTIALS_FILE: &str = "aws-credentials";
 
 const META_DEFAULT_ACCOUNT: &str = "default_account_id";
 const META_ADMIN_KEY: &str = "admin_access_key_id";
+const META_ADMIN_POLICY: &str = "admin_policy_attached";
+/// The AWS managed policy that grants everything.
+const ADMINISTRATOR_ACCESS: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
 /// What a started control plane is made of.
 pub struct Prepared {
@@ -69,6 +72,17 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
         }
         None => (create_account(store.as_ref(), config).await?, true),
     };
+
+    // The admin has full access through AWS's AdministratorAccess policy. Recorded in the
+    // store once done, so a crash right after the account was created is repaired at the next
+    // start, and an operator's later change to the admin's policies is never undone.
+    if store.get_meta(META_ADMIN_POLICY).await?.is_none() {
+        store
+            .attach_policy(&account_id, IamEntity::User(ADMIN_USER_NAME), ADMINISTRATOR_ACCESS, 10)
+            .await
+            .context("granting the admin user AdministratorAccess")?;
+        store.set_meta(META_ADMIN_POLICY, ADMINISTRATOR_ACCESS).await?;
+    }
 
     let creds_path = config.data_dir.join(AWS_CREDENTIALS_FILE);
     if first_start || !creds_path.exists() {

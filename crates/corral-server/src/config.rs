@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub role_token_lifetime: Duration,
     /// How many hybrid instances the standard tier allows per account and region (AWS: 1,000).
     pub standard_tier_instance_limit: u64,
+    /// Whether every request is recorded in the audit trail. Always on in service; off only
+    /// to measure the trail's own cost (`CORRAL_AUDIT=off`).
+    pub audit_enabled: bool,
 }
 
 impl ServerConfig {
@@ -70,6 +73,7 @@ impl ServerConfig {
             inactive_after: Duration::from_secs(30 * 24 * 3600),
             role_token_lifetime: Duration::from_secs(3600),
             standard_tier_instance_limit: 1000,
+            audit_enabled: true,
         }
     }
 

@@ -2,6 +2,8 @@
 //! gateway, the command engine and notifications (see ARCHITECTURE.md).
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod authz;
 pub mod bootstrap;
 pub mod config;
 pub mod context;
@@ -38,7 +40,12 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     bootstrap::write_cli_config(&config, &prepared.tls, &endpoint)?;
 
     let tls = RustlsConfig::from_config(tls::server_config(&prepared.tls)?);
-    let state = state::AppState { store: prepared.store.clone(), config: Arc::new(config.clone()) };
+    let state = state::AppState {
+        store: prepared.store.clone(),
+        config: Arc::new(config.clone()),
+        default_account_id: prepared.account_id.clone(),
+        policy_cache: Arc::default(),
+    };
     let app = edge::router(state);
 
     let handle = axum_server::Handle::<SocketAddr>::new();

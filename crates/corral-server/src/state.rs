@@ -13,4 +13,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The configuration the server started with.
     pub config: Arc<ServerConfig>,
+    /// The deployment's first account (anonymous calls that name no account are recorded there).
+    pub default_account_id: String,
+    /// Parsed IAM policy documents, keyed by their text.
+    pub policy_cache: Arc<crate::authz::PolicyCache>,
 }

@@ -20,6 +20,10 @@ use crate::{
 
 mod hybrid;
 pub use hybrid::*;
+mod iam;
+pub use iam::*;
+mod audit;
+pub use audit::*;
 
 /// Calls `$m! { case, case, ... }` with the name of every conformance case.
 macro_rules! conformance_cases {
@@ -52,6 +56,20 @@ macro_rules! conformance_cases {
             instance_role_and_key_updates,
             secret_hash_keyed,
             hybrid_hostile_strings,
+            iam_users_tags_and_delete,
+            iam_access_keys,
+            iam_groups_and_membership,
+            iam_managed_policies_and_versions,
+            iam_attachments_and_inline_policies,
+            iam_roles_complete,
+            iam_identity_policies,
+            audit_append_links_chain,
+            audit_concurrent_appends,
+            audit_chains_per_account_region,
+            audit_lookup_filters,
+            audit_lookup_time_range_and_paging,
+            audit_hostile_strings,
+            audit_verify_detects_tampering,
         }
     };
 }

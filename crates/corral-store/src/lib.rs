@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod audit;
 mod common;
 mod crypto;
 mod error;
@@ -48,6 +49,17 @@ pub use error::{StoreError, StoreResult};
 pub use model::{
     AccessKey, AccessKeyStatus, Account, Activation, IamRole, IamUser, InstanceInfo, ManagedInstance, NewRegistration,
     RegistrationOutcome, ServiceSettingRow, SessionCredential, SessionPrincipal, Tag,
+};
+// IAM access control (users, keys, groups, managed and inline policies).
+pub use model::{
+    policy_size, AccessKeyMetadata, IamEntity, IamGroup, IdentityPolicies, ManagedPolicy, ManagedPolicyVersion,
+    PolicySubject,
+};
+
+// The audit trail (CloudTrail records in hash chains).
+pub use audit::{
+    audit_chain_hash, verify_chain, AuditFilter, AuditRecord, AuditResource, ChainBreak, ChainBreakReason,
+    StoredAuditRecord, AUDIT_GENESIS_HASH,
 };
 
 /// Which engine a [`Store`] runs on.
@@ -181,9 +193,10 @@ pub trait Store: Send + Sync + 'static {
     /// Every role of the account (with tags), ordered by `role_name` (byte order).
     async fn list_roles(&self, account_id: &str) -> StoreResult<Vec<IamRole>>;
 
-    /// Deletes a role and its tags. [`StoreError::NotFound`] if absent;
-    /// `StoreError::Conflict("attached policies")` (changing nothing) while any managed policy
-    /// is attached (AWS: `DeleteConflict`).
+    /// Deletes a role, its tags and every session credential assumed from it (by role id),
+    /// in one transaction. [`StoreError::NotFound`] if absent;
+    /// `StoreError::Conflict("inline policies")` or `StoreError::Conflict("attached
+    /// policies")` (changing nothing) while it has any (AWS: `DeleteConflict`).
     async fn delete_role(&self, account_id: &str, role_name: &str) -> StoreResult<()>;
 
     /// Attaches a managed policy to a role; attaching it again is a no-op.
@@ -197,6 +210,189 @@ pub trait Store: Send + Sync + 'static {
     /// ARNs of the policies attached to a role, sorted (byte order). [`StoreError::NotFound`]
     /// if the role does not exist.
     async fn list_attached_role_policies(&self, account_id: &str, role_name: &str) -> StoreResult<Vec<String>>;
+
+    // --- IAM access control: users, keys, groups, managed and inline policies ---
+    //
+    // Every write is one transaction that changes nothing when it fails. Errors:
+    // [`StoreError::NotFound`] when a named user, group, role, policy, key or attachment is
+    // absent from the account; [`StoreError::AlreadyExists`] on a duplicate name or id;
+    // [`StoreError::Conflict`] with the reason documented per method (AWS's DeleteConflict or
+    // LimitExceeded); [`StoreError::InvalidInput`] for unstorable values.
+
+    /// Creates an IAM user with its tags, in one transaction (as [`Store::create_user`]).
+    async fn create_user_with_tags(&self, user: &IamUser, tags: &[Tag]) -> StoreResult<()>;
+
+    /// Every user of the account, ordered by `user_name` (byte order).
+    async fn list_users(&self, account_id: &str) -> StoreResult<Vec<IamUser>>;
+
+    /// Deletes a user with its tags and every session credential issued to it. Refused,
+    /// changing nothing, with `Conflict("access keys")`, `Conflict("inline policies")`,
+    /// `Conflict("attached policies")` or `Conflict("groups")` (checked in that order) while
+    /// the user has any.
+    async fn delete_user(&self, account_id: &str, user_name: &str) -> StoreResult<()>;
+
+    /// The tags of a user or role, sorted by key. `InvalidInput` for a group (groups have no
+    /// tags on AWS).
+    async fn list_entity_tags(&self, account_id: &str, entity: IamEntity<'_>) -> StoreResult<Vec<Tag>>;
+
+    /// Adds or overwrites tags of a user or role; `Conflict("TooManyTags")` (changing
+    /// nothing) if it would then hold more than `max_tags`.
+    async fn tag_entity(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        tags: &[Tag],
+        max_tags: usize,
+    ) -> StoreResult<()>;
+
+    /// Removes tags of a user or role by key; absent keys are ignored.
+    async fn untag_entity(&self, account_id: &str, entity: IamEntity<'_>, keys: &[String]) -> StoreResult<()>;
+
+    /// Stores a long-term access key unless its user already has `max_per_user` keys
+    /// (`Conflict("AccessKeysPerUser")`); otherwise as [`Store::create_access_key`].
+    async fn create_access_key_limited(&self, key: &AccessKey, max_per_user: usize) -> StoreResult<()>;
+
+    /// A user's access keys without secrets, ordered by creation time, then id.
+    async fn list_access_keys(&self, account_id: &str, user_name: &str) -> StoreResult<Vec<AccessKeyMetadata>>;
+
+    /// Sets the status of one of the user's keys.
+    async fn update_access_key_status(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        access_key_id: &str,
+        status: AccessKeyStatus,
+    ) -> StoreResult<()>;
+
+    /// Deletes one of the user's keys; it stops authenticating at once.
+    async fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> StoreResult<()>;
+
+    /// Creates a group.
+    async fn create_group(&self, group: &IamGroup) -> StoreResult<()>;
+
+    /// Reads a group by name (exact match).
+    async fn get_group(&self, account_id: &str, group_name: &str) -> StoreResult<Option<IamGroup>>;
+
+    /// Every group of the account, ordered by `group_name` (byte order).
+    async fn list_groups(&self, account_id: &str) -> StoreResult<Vec<IamGroup>>;
+
+    /// Deletes a group. Refused with `Conflict("members")`, `Conflict("inline policies")` or
+    /// `Conflict("attached policies")` (in that order) while it has any.
+    async fn delete_group(&self, account_id: &str, group_name: &str) -> StoreResult<()>;
+
+    /// Adds a user to a group; adding it again is a no-op. `NotFound` if either is absent.
+    async fn add_user_to_group(&self, account_id: &str, group_name: &str, user_name: &str) -> StoreResult<()>;
+
+    /// Removes a user from a group. `NotFound` if the user is not a member (or either is absent).
+    async fn remove_user_from_group(&self, account_id: &str, group_name: &str, user_name: &str) -> StoreResult<()>;
+
+    /// The members of a group, ordered by `user_name`. `NotFound` if the group is absent.
+    async fn list_group_members(&self, account_id: &str, group_name: &str) -> StoreResult<Vec<IamUser>>;
+
+    /// The groups a user belongs to, ordered by `group_name`. `NotFound` if the user is absent.
+    async fn list_groups_for_user(&self, account_id: &str, user_name: &str) -> StoreResult<Vec<IamGroup>>;
+
+    /// Creates a customer managed policy with its tags and version `v1` (the default, holding
+    /// `document`), in one transaction. `AlreadyExists` if the account has a policy of that
+    /// name (any path) or the ARN or id is taken.
+    async fn create_policy(&self, policy: &ManagedPolicy, document: &str) -> StoreResult<()>;
+
+    /// Reads a customer managed policy of the account by ARN, with tags and attachment count.
+    async fn get_policy(&self, account_id: &str, arn: &str) -> StoreResult<Option<ManagedPolicy>>;
+
+    /// Every customer managed policy of the account (with tags and attachment counts),
+    /// ordered by `policy_name` (byte order).
+    async fn list_policies(&self, account_id: &str) -> StoreResult<Vec<ManagedPolicy>>;
+
+    /// Deletes a policy with its versions and tags. `Conflict("attached")` while it is
+    /// attached to any user, group or role.
+    async fn delete_policy(&self, account_id: &str, arn: &str) -> StoreResult<()>;
+
+    /// Adds a version (`v<n>`, n one more than any version the policy ever had), made the
+    /// default when `set_as_default` (which also sets `updated_at`).
+    /// `Conflict("VersionsPerPolicy")` if the policy already has `max_versions` versions.
+    async fn create_policy_version(
+        &self,
+        account_id: &str,
+        arn: &str,
+        document: &str,
+        set_as_default: bool,
+        created_at: OffsetDateTime,
+        max_versions: usize,
+    ) -> StoreResult<ManagedPolicyVersion>;
+
+    /// Reads one version of a policy (`None` if the policy or the version is absent).
+    async fn get_policy_version(
+        &self,
+        account_id: &str,
+        arn: &str,
+        version_id: &str,
+    ) -> StoreResult<Option<ManagedPolicyVersion>>;
+
+    /// A policy's versions, newest first. `NotFound` if the policy is absent.
+    async fn list_policy_versions(&self, account_id: &str, arn: &str) -> StoreResult<Vec<ManagedPolicyVersion>>;
+
+    /// Deletes a non-default version. `Conflict("default version")` for the default one.
+    async fn delete_policy_version(&self, account_id: &str, arn: &str, version_id: &str) -> StoreResult<()>;
+
+    /// How many users, groups and roles of the account each attached managed policy (AWS or
+    /// customer) is attached to, sorted by ARN; policies attached nowhere are absent.
+    async fn policy_attachment_counts(&self, account_id: &str) -> StoreResult<Vec<(String, u64)>>;
+
+    /// Attaches a managed policy to a user, group or role; attaching it again is a no-op.
+    /// A customer managed ARN (anything not under `arn:aws:iam::aws:policy/`) must name a
+    /// policy of the account (`NotFound` otherwise; the caller checks AWS managed ones).
+    /// `Conflict("PolicyCount")` if the entity already has `max_attached` policies.
+    async fn attach_policy(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        policy_arn: &str,
+        max_attached: usize,
+    ) -> StoreResult<()>;
+
+    /// Detaches a managed policy. `NotFound` if the entity is absent or the policy is not
+    /// attached to it.
+    async fn detach_policy(&self, account_id: &str, entity: IamEntity<'_>, policy_arn: &str) -> StoreResult<()>;
+
+    /// ARNs attached to a user, group or role, sorted (byte order).
+    async fn list_attached_policies(&self, account_id: &str, entity: IamEntity<'_>) -> StoreResult<Vec<String>>;
+
+    /// Creates or replaces an inline policy of a user, group or role.
+    /// `Conflict("PolicySize")` if the entity's inline policies together would exceed
+    /// `max_total_size` ([`policy_size`]: characters excluding whitespace).
+    async fn put_inline_policy(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        policy_name: &str,
+        document: &str,
+        max_total_size: usize,
+    ) -> StoreResult<()>;
+
+    /// Reads an inline policy's document (`None` if the entity has no policy of that name;
+    /// `NotFound` if the entity is absent).
+    async fn get_inline_policy(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        policy_name: &str,
+    ) -> StoreResult<Option<String>>;
+
+    /// The names of an entity's inline policies, sorted (byte order).
+    async fn list_inline_policies(&self, account_id: &str, entity: IamEntity<'_>) -> StoreResult<Vec<String>>;
+
+    /// Deletes an inline policy. `NotFound` if the entity or the policy is absent.
+    async fn delete_inline_policy(&self, account_id: &str, entity: IamEntity<'_>, policy_name: &str)
+        -> StoreResult<()>;
+
+    /// Replaces a role's trust policy.
+    async fn update_assume_role_policy(&self, account_id: &str, role_name: &str, document: &str) -> StoreResult<()>;
+
+    /// The identity-based policies of a user (with its groups') or role, read from one
+    /// consistent snapshot in a handful of statements: the authoriser calls it on every
+    /// request. `NotFound` if the subject is absent.
+    async fn identity_policies(&self, account_id: &str, subject: PolicySubject<'_>) -> StoreResult<IdentityPolicies>;
 
     // --- SSM activations ---
     //
@@ -313,4 +509,48 @@ pub trait Store: Send + Sync + 'static {
     /// the key; hashes for different purposes never match. Not a password hash: use it only
     /// for random secrets.
     fn secret_hash(&self, purpose: &str, secret: &str) -> String;
+
+    // === audit ===
+    //
+    // CloudTrail records, one hash chain per (account_id, region); see the `audit` module.
+    // Records are never updated or deleted: there are no methods for that.
+
+    /// Appends `record` to its `(account_id, region)` chain, in one transaction: `seq` = the
+    /// chain's last seq + 1 (1 for the first record), `prev_hash` = the last record's hash
+    /// ([`AUDIT_GENESIS_HASH`] for the first), `hash` = [`audit_chain_hash`]`(prev_hash,
+    /// record_json)`. Concurrent appends to a chain (from any replica) queue, so a chain never
+    /// forks or reuses a seq (PostgreSQL: the chain's head row is locked; SQLite: `BEGIN
+    /// IMMEDIATE`). Returns the record as stored (`event_time` truncated to the millisecond).
+    /// [`StoreError::AlreadyExists`] (nothing appended) if the chain already has a record with
+    /// this `event_id`; [`StoreError::InvalidInput`] for unstorable text (NUL) or times.
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord>;
+
+    /// A LookupEvents page, newest first (by `event_time`, then `seq`): the chain's records
+    /// with `start <= event_time <= end` that match `filter`, strictly older than `before`
+    /// (the `(event_time, seq)` of the last record of the previous page) when given, at most
+    /// `limit`. Empty if `start > end`.
+    #[allow(clippy::too_many_arguments)]
+    async fn lookup_audit(
+        &self,
+        account_id: &str,
+        region: &str,
+        filter: &AuditFilter,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        before: Option<(OffsetDateTime, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredAuditRecord>>;
+
+    /// The chain's records with `seq > after_seq`, oldest first, at most `limit`: for
+    /// verification ([`verify_chain`]) and export. Page with `after_seq` = the last seq seen.
+    async fn audit_chain(
+        &self,
+        account_id: &str,
+        region: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredAuditRecord>>;
+
+    /// Every `(account_id, region)` that has a chain, ordered (byte order).
+    async fn audit_streams(&self) -> StoreResult<Vec<(String, String)>>;
 }

@@ -296,6 +296,208 @@ pub enum RegistrationOutcome {
     },
 }
 
+// === IAM access control: groups, managed and inline policies ===
+
+/// The IAM entity a tag, attachment or inline-policy call is about, by name. Role names are
+/// matched case-insensitively (as everywhere for roles); user and group names exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IamEntity<'a> {
+    /// An IAM user.
+    User(&'a str),
+    /// An IAM group.
+    Group(&'a str),
+    /// An IAM role.
+    Role(&'a str),
+}
+
+/// An IAM group, unique per `(account_id, group_name)` (exact match, like user names);
+/// `group_id` is unique deployment-wide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamGroup {
+    /// Owning account.
+    pub account_id: String,
+    /// Friendly name (`GroupName`).
+    pub group_name: String,
+    /// Stable unique id (`GroupId`, `AGPA...`).
+    pub group_id: String,
+    /// IAM path, e.g. `/`.
+    pub path: String,
+    /// `arn:aws:iam::<account>:group<path><name>`.
+    pub arn: String,
+    /// Creation time (stored with millisecond precision).
+    pub created_at: OffsetDateTime,
+}
+
+/// An access key without its secret, as `ListAccessKeys` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyMetadata {
+    /// `AKIA...`.
+    pub access_key_id: String,
+    /// Owning user.
+    pub user_name: String,
+    /// Whether the key may be used.
+    pub status: AccessKeyStatus,
+    /// Creation time (stored with millisecond precision).
+    pub created_at: OffsetDateTime,
+}
+
+/// A customer managed policy (AWS managed ones are built into the server, not stored).
+/// Policy names are unique per account whatever the path (AWS rule); the ARN is unique
+/// deployment-wide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicy {
+    /// Owning account.
+    pub account_id: String,
+    /// `PolicyName`.
+    pub policy_name: String,
+    /// Stable unique id (`ANPA...`).
+    pub policy_id: String,
+    /// IAM path, e.g. `/`.
+    pub path: String,
+    /// `arn:aws:iam::<account>:policy<path><name>`.
+    pub arn: String,
+    /// Optional description (immutable after creation, as on AWS).
+    pub description: Option<String>,
+    /// The default version's id (`v1`, `v2`, ...). Ignored by `create_policy` (always `v1`).
+    pub default_version_id: String,
+    /// Creation time (stored with millisecond precision).
+    pub created_at: OffsetDateTime,
+    /// Last time the default version changed (stored with millisecond precision).
+    pub updated_at: OffsetDateTime,
+    /// Tags given at creation, sorted by key when read back.
+    pub tags: Vec<Tag>,
+    /// Users, groups and roles the policy is attached to. Computed on read; ignored on write.
+    pub attachment_count: u64,
+}
+
+/// One version of a customer managed policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicyVersion {
+    /// `v1`, `v2`, ... (numbers are never reused).
+    pub version_id: String,
+    /// The policy document (JSON text, stored verbatim).
+    pub document: String,
+    /// Whether this is the policy's default version.
+    pub is_default: bool,
+    /// Creation time (stored with millisecond precision).
+    pub created_at: OffsetDateTime,
+}
+
+/// Whose identity policies [`crate::Store::identity_policies`] gathers, by name (role lookup
+/// case-insensitive, as roles always are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicySubject<'a> {
+    /// An IAM user: its own policies and those of each of its groups.
+    User(&'a str),
+    /// An IAM role (for an assumed-role session).
+    Role(&'a str),
+}
+
+/// Everything the authoriser needs about a principal's identity-based policies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityPolicies {
+    /// The subject's inline policies, and for a user those of each of its groups.
+    pub inline_documents: Vec<String>,
+    /// Deduplicated ARNs attached to the subject (and, for a user, to its groups), AWS-managed
+    /// ones included; sorted.
+    pub managed_policy_arns: Vec<String>,
+    /// `(arn, default-version document)` for the customer managed ones among them.
+    pub customer_managed_documents: Vec<(String, String)>,
+    /// The user's or role's tags (`aws:PrincipalTag/...`), sorted by key.
+    pub principal_tags: Vec<Tag>,
+}
+
+/// AWS managed policy ARNs start with this; they are not stored (the server ships them).
+pub(crate) const AWS_MANAGED_POLICY_PREFIX: &str = "arn:aws:iam::aws:policy/";
+
+/// The SQL names behind an [`IamEntity`]. All are compile-time constants, so queries built
+/// from them are safe to format.
+pub(crate) struct EntityTables {
+    /// The entity table.
+    pub table: &'static str,
+    /// Its name key column (roles: the folded `role_name_key`).
+    pub key_column: &'static str,
+    /// Managed-policy attachments.
+    pub attachments: &'static str,
+    /// Inline policies.
+    pub inline: &'static str,
+    /// Tags, if the entity has any (groups have none on AWS).
+    pub tags: Option<&'static str>,
+    /// What AWS calls the entity in messages.
+    pub kind: &'static str,
+}
+
+impl IamEntity<'_> {
+    /// The tables and the key value to look the entity up by.
+    pub(crate) fn tables(&self) -> (EntityTables, String) {
+        match *self {
+            IamEntity::User(name) => (
+                EntityTables {
+                    table: "iam_users",
+                    key_column: "user_name",
+                    attachments: "iam_user_policy_attachments",
+                    inline: "iam_user_policies",
+                    tags: Some("iam_user_tags"),
+                    kind: "user",
+                },
+                name.to_string(),
+            ),
+            IamEntity::Group(name) => (
+                EntityTables {
+                    table: "iam_groups",
+                    key_column: "group_name",
+                    attachments: "iam_group_policy_attachments",
+                    inline: "iam_group_policies",
+                    tags: None,
+                    kind: "group",
+                },
+                name.to_string(),
+            ),
+            IamEntity::Role(name) => (
+                EntityTables {
+                    table: "iam_roles",
+                    key_column: "role_name_key",
+                    attachments: "iam_role_policy_attachments",
+                    inline: "iam_role_policies",
+                    tags: Some("iam_role_tags"),
+                    kind: "role",
+                },
+                crate::common::role_name_key(name),
+            ),
+        }
+    }
+}
+
+/// A policy document's size as AWS counts it for its quotas: characters, whitespace excluded.
+pub fn policy_size(document: &str) -> usize {
+    document.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+impl IamGroup {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("account_id", &self.account_id)?;
+        check_text("group_name", &self.group_name)?;
+        check_text("group_id", &self.group_id)?;
+        check_text("path", &self.path)?;
+        check_text("arn", &self.arn)?;
+        check_time("created_at", self.created_at)
+    }
+}
+
+impl ManagedPolicy {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("account_id", &self.account_id)?;
+        check_text("policy_name", &self.policy_name)?;
+        check_text("policy_id", &self.policy_id)?;
+        check_text("path", &self.path)?;
+        check_text("arn", &self.arn)?;
+        check_opt_text("description", self.description.as_deref())?;
+        check_time("created_at", self.created_at)?;
+        check_time("updated_at", self.updated_at)?;
+        check_tags(&self.tags)
+    }
+}
+
 // === impl Debug (secrets redacted) ===
 
 impl fmt::Debug for AccessKey {

@@ -16,7 +16,13 @@ use crate::model::{
     validate_bootstrap, AccessKey, AccessKeyStatus, Account, Activation, IamRole, IamUser, InstanceInfo,
     ManagedInstance, NewRegistration, RegistrationOutcome, ServiceSettingRow, SessionCredential, SessionPrincipal, Tag,
 };
+use crate::model::{
+    AccessKeyMetadata, IamEntity, IamGroup, IdentityPolicies, ManagedPolicy, ManagedPolicyVersion, PolicySubject,
+};
 use crate::{Backend, Store};
+
+// IAM access control (users, keys, groups, managed and inline policies).
+mod iam;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -493,14 +499,23 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await?;
         // FOR UPDATE conflicts with the key-share lock a concurrent attach's foreign key check
         // takes, so an attachment either commits first (and is seen below) or fails afterwards.
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM iam_roles WHERE account_id = $1 AND role_name_key = $2 FOR UPDATE")
+        let role_id: Option<String> =
+            sqlx::query_scalar("SELECT role_id FROM iam_roles WHERE account_id = $1 AND role_name_key = $2 FOR UPDATE")
                 .bind(account_id)
                 .bind(&key)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if exists.is_none() {
+        let Some(role_id) = role_id else {
             return Err(StoreError::NotFound);
+        };
+        let inline: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM iam_role_policies WHERE account_id = $1 AND role_name_key = $2")
+                .bind(account_id)
+                .bind(&key)
+                .fetch_one(&mut *tx)
+                .await?;
+        if inline > 0 {
+            return Err(StoreError::Conflict("inline policies".into()));
         }
         let attached: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM iam_role_policy_attachments WHERE account_id = $1 AND role_name_key = $2 LIMIT 1",
@@ -512,7 +527,11 @@ impl Store for PgStore {
         if attached.is_some() {
             return Err(StoreError::Conflict("attached policies".into()));
         }
-        // The role's tags go with it (ON DELETE CASCADE).
+        // Its sessions end with it; its tags go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM session_credentials WHERE principal_type = 'assumed_role' AND role_id = $1")
+            .bind(&role_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM iam_roles WHERE account_id = $1 AND role_name_key = $2")
             .bind(account_id)
             .bind(&key)
@@ -584,6 +603,200 @@ impl Store for PgStore {
         }
         arns.sort();
         Ok(arns)
+    }
+
+    // --- IAM access control (bodies in iam.rs) ---
+
+    async fn create_user_with_tags(&self, user: &IamUser, tags: &[Tag]) -> StoreResult<()> {
+        iam::create_user_with_tags(self, user, tags).await
+    }
+
+    async fn list_users(&self, account_id: &str) -> StoreResult<Vec<IamUser>> {
+        iam::list_users(self, account_id).await
+    }
+
+    async fn delete_user(&self, account_id: &str, user_name: &str) -> StoreResult<()> {
+        iam::delete_user(self, account_id, user_name).await
+    }
+
+    async fn list_entity_tags(&self, account_id: &str, entity: IamEntity<'_>) -> StoreResult<Vec<Tag>> {
+        iam::list_entity_tags(self, account_id, entity).await
+    }
+
+    async fn tag_entity(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        tags: &[Tag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        iam::tag_entity(self, account_id, entity, tags, max_tags).await
+    }
+
+    async fn untag_entity(&self, account_id: &str, entity: IamEntity<'_>, keys: &[String]) -> StoreResult<()> {
+        iam::untag_entity(self, account_id, entity, keys).await
+    }
+
+    async fn create_access_key_limited(&self, key: &AccessKey, max_per_user: usize) -> StoreResult<()> {
+        iam::create_access_key_limited(self, key, max_per_user).await
+    }
+
+    async fn list_access_keys(&self, account_id: &str, user_name: &str) -> StoreResult<Vec<AccessKeyMetadata>> {
+        iam::list_access_keys(self, account_id, user_name).await
+    }
+
+    async fn update_access_key_status(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        access_key_id: &str,
+        status: AccessKeyStatus,
+    ) -> StoreResult<()> {
+        iam::update_access_key_status(self, account_id, user_name, access_key_id, status).await
+    }
+
+    async fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> StoreResult<()> {
+        iam::delete_access_key(self, account_id, user_name, access_key_id).await
+    }
+
+    async fn create_group(&self, group: &IamGroup) -> StoreResult<()> {
+        iam::create_group(self, group).await
+    }
+
+    async fn get_group(&self, account_id: &str, group_name: &str) -> StoreResult<Option<IamGroup>> {
+        iam::get_group(self, account_id, group_name).await
+    }
+
+    async fn list_groups(&self, account_id: &str) -> StoreResult<Vec<IamGroup>> {
+        iam::list_groups(self, account_id).await
+    }
+
+    async fn delete_group(&self, account_id: &str, group_name: &str) -> StoreResult<()> {
+        iam::delete_group(self, account_id, group_name).await
+    }
+
+    async fn add_user_to_group(&self, account_id: &str, group_name: &str, user_name: &str) -> StoreResult<()> {
+        iam::add_user_to_group(self, account_id, group_name, user_name).await
+    }
+
+    async fn remove_user_from_group(&self, account_id: &str, group_name: &str, user_name: &str) -> StoreResult<()> {
+        iam::remove_user_from_group(self, account_id, group_name, user_name).await
+    }
+
+    async fn list_group_members(&self, account_id: &str, group_name: &str) -> StoreResult<Vec<IamUser>> {
+        iam::list_group_members(self, account_id, group_name).await
+    }
+
+    async fn list_groups_for_user(&self, account_id: &str, user_name: &str) -> StoreResult<Vec<IamGroup>> {
+        iam::list_groups_for_user(self, account_id, user_name).await
+    }
+
+    async fn create_policy(&self, policy: &ManagedPolicy, document: &str) -> StoreResult<()> {
+        iam::create_policy(self, policy, document).await
+    }
+
+    async fn get_policy(&self, account_id: &str, arn: &str) -> StoreResult<Option<ManagedPolicy>> {
+        iam::get_policy(self, account_id, arn).await
+    }
+
+    async fn list_policies(&self, account_id: &str) -> StoreResult<Vec<ManagedPolicy>> {
+        iam::list_policies(self, account_id).await
+    }
+
+    async fn delete_policy(&self, account_id: &str, arn: &str) -> StoreResult<()> {
+        iam::delete_policy(self, account_id, arn).await
+    }
+
+    async fn create_policy_version(
+        &self,
+        account_id: &str,
+        arn: &str,
+        document: &str,
+        set_as_default: bool,
+        created_at: OffsetDateTime,
+        max_versions: usize,
+    ) -> StoreResult<ManagedPolicyVersion> {
+        iam::create_policy_version(self, account_id, arn, document, set_as_default, created_at, max_versions).await
+    }
+
+    async fn get_policy_version(
+        &self,
+        account_id: &str,
+        arn: &str,
+        version_id: &str,
+    ) -> StoreResult<Option<ManagedPolicyVersion>> {
+        iam::get_policy_version(self, account_id, arn, version_id).await
+    }
+
+    async fn list_policy_versions(&self, account_id: &str, arn: &str) -> StoreResult<Vec<ManagedPolicyVersion>> {
+        iam::list_policy_versions(self, account_id, arn).await
+    }
+
+    async fn delete_policy_version(&self, account_id: &str, arn: &str, version_id: &str) -> StoreResult<()> {
+        iam::delete_policy_version(self, account_id, arn, version_id).await
+    }
+
+    async fn policy_attachment_counts(&self, account_id: &str) -> StoreResult<Vec<(String, u64)>> {
+        iam::policy_attachment_counts(self, account_id).await
+    }
+
+    async fn attach_policy(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        policy_arn: &str,
+        max_attached: usize,
+    ) -> StoreResult<()> {
+        iam::attach_policy(self, account_id, entity, policy_arn, max_attached).await
+    }
+
+    async fn detach_policy(&self, account_id: &str, entity: IamEntity<'_>, policy_arn: &str) -> StoreResult<()> {
+        iam::detach_policy(self, account_id, entity, policy_arn).await
+    }
+
+    async fn list_attached_policies(&self, account_id: &str, entity: IamEntity<'_>) -> StoreResult<Vec<String>> {
+        iam::list_attached_policies(self, account_id, entity).await
+    }
+
+    async fn put_inline_policy(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        policy_name: &str,
+        document: &str,
+        max_total_size: usize,
+    ) -> StoreResult<()> {
+        iam::put_inline_policy(self, account_id, entity, policy_name, document, max_total_size).await
+    }
+
+    async fn get_inline_policy(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        policy_name: &str,
+    ) -> StoreResult<Option<String>> {
+        iam::get_inline_policy(self, account_id, entity, policy_name).await
+    }
+
+    async fn list_inline_policies(&self, account_id: &str, entity: IamEntity<'_>) -> StoreResult<Vec<String>> {
+        iam::list_inline_policies(self, account_id, entity).await
+    }
+
+    async fn delete_inline_policy(
+        &self,
+        account_id: &str,
+        entity: IamEntity<'_>,
+        policy_name: &str,
+    ) -> StoreResult<()> {
+        iam::delete_inline_policy(self, account_id, entity, policy_name).await
+    }
+
+    async fn update_assume_role_policy(&self, account_id: &str, role_name: &str, document: &str) -> StoreResult<()> {
+        iam::update_assume_role_policy(self, account_id, role_name, document).await
+    }
+
+    async fn identity_policies(&self, account_id: &str, subject: PolicySubject<'_>) -> StoreResult<IdentityPolicies> {
+        iam::identity_policies(self, account_id, subject).await
     }
 
     // --- activations ---
@@ -1036,4 +1249,44 @@ impl Store for PgStore {
     fn secret_hash(&self, purpose: &str, secret: &str) -> String {
         self.sealer.secret_hash(purpose, secret)
     }
+
+    // === audit ===
+    // The SQL lives in the `audit` submodule (bottom of this file).
+
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
+        self.audit_append(record).await
+    }
+
+    async fn lookup_audit(
+        &self,
+        account_id: &str,
+        region: &str,
+        filter: &AuditFilter,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        before: Option<(OffsetDateTime, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredAuditRecord>> {
+        self.audit_lookup(account_id, region, filter, start, end, before, limit).await
+    }
+
+    async fn audit_chain(
+        &self,
+        account_id: &str,
+        region: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredAuditRecord>> {
+        self.audit_chain_page(account_id, region, after_seq, limit).await
+    }
+
+    async fn audit_streams(&self) -> StoreResult<Vec<(String, String)>> {
+        self.audit_stream_list().await
+    }
 }
+
+// === audit ===
+
+/// The audit trail's SQL on PostgreSQL.
+mod audit;
+use crate::audit::{AuditFilter, AuditRecord, StoredAuditRecord};

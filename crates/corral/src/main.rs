@@ -1,7 +1,8 @@
 //! `corral`: the control plane binary.
 //!
-//! `corral server` starts the control plane. Later issues add admin and session commands
-//! (`corral session start`, `corral audit verify`, ...).
+//! `corral server` starts the control plane; `corral audit verify|export` checks and exports
+//! the audit trail offline. Later issues add admin and session commands (`corral session
+//! start`, ...).
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -22,6 +23,9 @@ struct Cli {
 enum Command {
     /// Start the control plane (HTTPS, embedded SQLite by default).
     Server(ServerArgs),
+    /// Check or export the audit trail (CloudTrail records), reading the database directly.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Args)]
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Server(args) => runtime.block_on(corral_server::run(server_config(args))),
+        Command::Audit(command) => return runtime.block_on(audit::run(command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,4 +108,190 @@ fn server_config(args: ServerArgs) -> ServerConfig {
         _ => None,
     };
     config
+}
+
+// === corral audit ===
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every audit chain (one per account and region): sequence numbers, hash links and
+    /// each record's hash. Exit status 0 if all verify, 1 if any is broken, 2 if the check
+    /// could not run.
+    Verify(AuditStoreArgs),
+    /// Write every audit record as JSON Lines (one CloudTrail record per line), chain by chain,
+    /// oldest first.
+    Export(AuditExportArgs),
+}
+
+/// Where the store is: the same flags, environment variables and defaults as `corral server`.
+#[derive(Args)]
+struct AuditStoreArgs {
+    /// Data directory of the server (its SQLite database and secret key live there by default).
+    #[arg(long, env = "CORRAL_DATA_DIR", default_value = "./corral-data")]
+    data_dir: PathBuf,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB. Default: SQLite in the data dir.
+    #[arg(long, env = "CORRAL_DATABASE_URL")]
+    database: Option<String>,
+    /// The server's secret key file (default: secret.key in the data dir). Audit records are not
+    /// encrypted: the key is only read if it exists, never created.
+    #[arg(long, env = "CORRAL_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AuditExportArgs {
+    #[command(flatten)]
+    store: AuditStoreArgs,
+    /// File to write (created or truncated, mode 0600), or `-` for standard output.
+    #[arg(long, short = 'o', default_value = "-")]
+    output: PathBuf,
+}
+
+/// `corral audit`: reads the audit trail with the store's own methods, so it works on SQLite
+/// and PostgreSQL alike, with the server stopped or running (opening the store applies pending
+/// migrations, as the server would).
+mod audit {
+    use std::io::Write;
+    use std::process::ExitCode;
+    use std::sync::Arc;
+
+    use anyhow::Context;
+    use corral_store::{verify_chain, SecretKey, Store, AUDIT_GENESIS_HASH};
+
+    use super::{AuditCommand, AuditExportArgs, AuditStoreArgs};
+
+    /// Records read per query.
+    const PAGE: usize = 500;
+    /// Exit status when the command could not do its job (1 means "a chain is broken").
+    const TROUBLE: u8 = 2;
+
+    pub(super) async fn run(command: AuditCommand) -> ExitCode {
+        let result = match command {
+            AuditCommand::Verify(args) => verify(&args).await,
+            AuditCommand::Export(args) => export(&args).await.map(|()| ExitCode::SUCCESS),
+        };
+        result.unwrap_or_else(|e| {
+            eprintln!("corral audit: {e:#}");
+            ExitCode::from(TROUBLE)
+        })
+    }
+
+    async fn open(args: &AuditStoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+        let mut config = corral_server::ServerConfig::with_data_dir(args.data_dir.clone());
+        config.database_url = args.database.clone();
+        config.secret_key_file = args.secret_key_file.clone();
+        let url = config.effective_database_url();
+        // Opening SQLite creates a missing file: refuse instead of verifying an empty one.
+        if let Some(db) = sqlite_file(&url) {
+            anyhow::ensure!(db.is_file(), "no database at {} (check --data-dir or --database)", db.display());
+        }
+        let key_file = config.effective_secret_key_file();
+        let key = if key_file.exists() {
+            corral_store::load_or_create_key_file(&key_file)
+                .with_context(|| format!("reading the secret key {}", key_file.display()))?
+        } else {
+            anyhow::ensure!(args.secret_key_file.is_none(), "secret key file {} not found", key_file.display());
+            // Nothing the audit commands read is encrypted; opening the store just needs a key.
+            SecretKey::generate()
+        };
+        corral_store::open(&url, key).await.context("opening the store")
+    }
+
+    /// The file a `sqlite:` URL names (`sqlite://PATH` or `sqlite:PATH`, options after `?`),
+    /// or `None` for other URLs and in-memory databases.
+    fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && !path.contains(":memory:") && !url.contains("mode=memory")).then(|| path.into())
+    }
+
+    /// Prints one line per chain; the first broken record of a broken chain.
+    async fn verify(args: &AuditStoreArgs) -> anyhow::Result<ExitCode> {
+        let store = open(args).await?;
+        let streams = store.audit_streams().await.context("listing audit chains")?;
+        if streams.is_empty() {
+            println!("no audit records");
+        }
+        let mut all_ok = true;
+        'chains: for (account, region) in streams {
+            let mut prev_hash = AUDIT_GENESIS_HASH.to_string();
+            let mut after_seq = 0;
+            let mut count: u64 = 0;
+            loop {
+                let page = store
+                    .audit_chain(&account, &region, after_seq, PAGE)
+                    .await
+                    .with_context(|| format!("reading the chain {account} {region}"))?;
+                let Some(last) = page.last() else { break };
+                if let Err(chain_break) = verify_chain(&page, &prev_hash) {
+                    println!("broken: {account} {region}: {chain_break}");
+                    all_ok = false;
+                    continue 'chains;
+                }
+                prev_hash = last.hash.clone();
+                after_seq = last.seq;
+                count += page.len() as u64;
+            }
+            println!("ok: {account} {region}: {count} records, head {prev_hash}");
+        }
+        store.close().await;
+        Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    }
+
+    /// JSON Lines: each stored record_json as it is, except that line breaks (which valid JSON
+    /// can only hold as whitespace between tokens) become spaces, so each record is one line.
+    async fn export(args: &AuditExportArgs) -> anyhow::Result<()> {
+        let store = open(&args.store).await?;
+        let to_stdout = args.output.as_os_str() == "-";
+        let mut out: Box<dyn Write> = if to_stdout {
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+        } else {
+            Box::new(std::io::BufWriter::new(create_private(&args.output)?))
+        };
+        let result = write_all(&*store, &mut out).await;
+        let result = result.and_then(|()| out.flush().map_err(anyhow::Error::from));
+        store.close().await;
+        match result {
+            // A reader that stopped early (`| head`) is not an error.
+            Err(e) if !to_stdout || !is_broken_pipe(&e) => Err(e.context(format!("writing {}", args.output.display()))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn write_all(store: &dyn Store, out: &mut dyn Write) -> anyhow::Result<()> {
+        for (account, region) in store.audit_streams().await.context("listing audit chains")? {
+            let mut after_seq = 0;
+            loop {
+                let page = store
+                    .audit_chain(&account, &region, after_seq, PAGE)
+                    .await
+                    .with_context(|| format!("reading the chain {account} {region}"))?;
+                let Some(last) = page.last() else { break };
+                after_seq = last.seq;
+                for stored in &page {
+                    let json = &stored.record.record_json;
+                    if json.contains(['\n', '\r']) {
+                        writeln!(out, "{}", json.replace(['\n', '\r'], " "))?;
+                    } else {
+                        writeln!(out, "{json}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn is_broken_pipe(e: &anyhow::Error) -> bool {
+        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// Creates or truncates `path`, readable by its owner only (the records name users, keys
+    /// and machines).
+    fn create_private(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path).with_context(|| format!("creating {}", path.display()))
+    }
 }

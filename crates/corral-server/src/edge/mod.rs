@@ -25,6 +25,7 @@ use crate::context::{AnonymousContext, InstanceContext, RequestContext};
 use crate::edge::error::{EdgeError, WireError};
 use crate::services;
 use crate::state::AppState;
+use crate::{audit, authz};
 
 /// The router of the control plane. Everything that is not a more specific route (there are
 /// none yet; the agent's websocket channels will be) is an AWS API call: the AWS CLI keeps the
@@ -38,6 +39,7 @@ enum Route {
     Ssm(corral_api::ssm::Operation),
     Sts(corral_api::sts::Operation, QueryRequest),
     Iam(corral_api::iam::Operation, QueryRequest),
+    CloudTrail(corral_api::cloudtrail::Operation),
 }
 
 /// How a routed request proves who sent it.
@@ -57,6 +59,7 @@ impl Route {
             Route::Ssm(_) => &corral_api::ssm::SERVICE,
             Route::Sts(..) => &corral_api::sts::SERVICE,
             Route::Iam(..) => &corral_api::iam::SERVICE,
+            Route::CloudTrail(_) => &corral_api::cloudtrail::SERVICE,
         }
     }
 
@@ -65,13 +68,23 @@ impl Route {
             Route::Ssm(op) => op.name(),
             Route::Sts(op, _) => op.name(),
             Route::Iam(op, _) => op.name(),
+            Route::CloudTrail(op) => op.name(),
+        }
+    }
+
+    fn read_only(&self) -> bool {
+        match self {
+            Route::Ssm(op) => op.read_only(),
+            Route::Sts(op, _) => op.read_only(),
+            Route::Iam(op, _) => op.read_only(),
+            Route::CloudTrail(op) => op.read_only(),
         }
     }
 
     fn auth_mode(&self) -> AuthMode {
         match self {
             Route::Ssm(op) => services::ssm::auth_mode(*op),
-            Route::Sts(..) | Route::Iam(..) => AuthMode::SigV4,
+            Route::Sts(..) | Route::Iam(..) | Route::CloudTrail(_) => AuthMode::SigV4,
         }
     }
 }
@@ -101,79 +114,26 @@ async fn handle_api_request(
             ))
             .to_wire(protocol));
         }
-        let body = read_body(&parts.headers, body, state.config.max_body_bytes)
-            .await
-            .map_err(|e| e.to_wire(protocol))?;
+        let body =
+            read_body(&parts.headers, body, state.config.max_body_bytes).await.map_err(|e| e.to_wire(protocol))?;
         let route = route(&parts.headers, &body).map_err(|e| e.to_wire(protocol))?;
         let service = route.service();
         protocol = service.protocol;
         xmlns = service.xml_namespace.unwrap_or_default();
-
-        let path = parts.uri.path();
-        let query = parts.uri.query().unwrap_or("");
-        let user_agent = parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let signed = auth::SignedRequest {
-            request: RequestToVerify { method: parts.method.as_str(), path, query, headers: &parts.headers, body: &body },
-            service: service.signing_name,
-            now: received_at,
-            max_skew: time::Duration::try_from(state.config.max_clock_skew).unwrap_or(time::Duration::minutes(5)),
+        let call = Call {
+            state: &state,
+            request_id: &request_id,
+            received_at,
+            peer,
+            headers: &parts.headers,
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            method: parts.method.as_str(),
+            body: &body,
+            protocol,
+            xmlns,
         };
-        let op_name = route.operation_name();
-        let auth_mode = route.auth_mode();
-        let (caller, result) = match auth_mode {
-            AuthMode::Anonymous => {
-                let ctx = AnonymousContext { request_id: request_id.clone(), source_ip: peer.ip(), received_at };
-                let result = match route {
-                    Route::Ssm(op) => services::ssm::dispatch_anonymous(&state, &ctx, op, &body).await,
-                    _ => Err(EdgeError::Internal("anonymous route outside SSM".into()).to_wire(protocol)),
-                };
-                ("anonymous".to_string(), result)
-            }
-            AuthMode::InstanceKey => {
-                let auth_header = auth::parse_authorization(&parts.headers).map_err(|e| e.to_wire(protocol))?;
-                let instance = auth::authenticate_instance(state.store.as_ref(), &auth_header, &signed)
-                    .await
-                    .map_err(|e| log_edge_error(e, protocol))?;
-                let ctx = InstanceContext { request_id: request_id.clone(), instance, received_at };
-                let result = match route {
-                    Route::Ssm(op) => services::ssm::dispatch_instance(&state, &ctx, op, &body).await,
-                    _ => Err(EdgeError::Internal("instance-key route outside SSM".into()).to_wire(protocol)),
-                };
-                (ctx.instance.instance_id.clone(), result)
-            }
-            AuthMode::SigV4 => {
-                let auth_header = auth::parse_authorization(&parts.headers).map_err(|e| e.to_wire(protocol))?;
-                let authenticated = auth::authenticate(state.store.as_ref(), &auth_header, &signed)
-                    .await
-                    .map_err(|e| log_edge_error(e, protocol))?;
-                let ctx = RequestContext {
-                    request_id: request_id.clone(),
-                    region: authenticated.region,
-                    principal: authenticated.principal,
-                    source_ip: peer.ip(),
-                    user_agent,
-                    received_at,
-                };
-                let query_response = |op: &'static str, inner: Option<String>| {
-                    corral_wire::query::response_document(op, xmlns, inner.as_deref(), &ctx.request_id).into_bytes()
-                };
-                let result = match route {
-                    Route::Ssm(op) => services::ssm::dispatch(&state, &ctx, op, &body).await,
-                    Route::Sts(op, query) => services::sts::dispatch(&state, &ctx, op, &query.params)
-                        .await
-                        .map(|inner| query_response(op.name(), inner)),
-                    Route::Iam(op, query) => services::iam::dispatch(&state, &ctx, op, &query.params)
-                        .await
-                        .map(|inner| query_response(op.name(), inner)),
-                };
-                (ctx.principal.arn.clone(), result)
-            }
-        };
-        match &result {
-            Ok(_) => tracing::info!(%request_id, service = service.name, operation = op_name, %caller, "ok"),
-            Err(e) => tracing::info!(%request_id, service = service.name, operation = op_name, %caller, code = %e.code, "error"),
-        }
-        result.map(|body| (protocol, body))
+        call.run(route).await.map(|body| (protocol, body))
     }
     .await;
 
@@ -190,6 +150,274 @@ async fn handle_api_request(
             let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
             respond(status, protocol, &request_id, body)
         }
+    }
+}
+
+/// A routed request on its way through authentication, authorisation, its handler and the
+/// audit trail.
+struct Call<'a> {
+    state: &'a AppState,
+    request_id: &'a str,
+    received_at: OffsetDateTime,
+    peer: SocketAddr,
+    headers: &'a http::HeaderMap,
+    path: &'a str,
+    query: &'a str,
+    method: &'a str,
+    body: &'a [u8],
+    protocol: Protocol,
+    xmlns: &'static str,
+}
+
+impl Call<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn signed(&self, service: &'static str) -> auth::SignedRequest<'_> {
+        auth::SignedRequest {
+            request: RequestToVerify {
+                method: self.method,
+                path: self.path,
+                query: self.query,
+                headers: self.headers,
+                body: self.body,
+            },
+            service,
+            now: self.received_at,
+            max_skew: time::Duration::try_from(self.state.config.max_clock_skew).unwrap_or(time::Duration::minutes(5)),
+        }
+    }
+
+    /// The request's input as JSON (wire member names), when it can be read.
+    fn input_json(&self, route: &Route) -> Option<serde_json::Value> {
+        match route {
+            Route::Sts(op, q) => corral_api::query_codec::params_to_json(op.input_shape(), &q.params).ok(),
+            Route::Iam(op, q) => corral_api::query_codec::params_to_json(op.input_shape(), &q.params).ok(),
+            Route::Ssm(_) | Route::CloudTrail(_) => {
+                if self.body.iter().all(u8::is_ascii_whitespace) {
+                    Some(serde_json::Value::Object(Default::default()))
+                } else {
+                    serde_json::from_slice(self.body).ok()
+                }
+            }
+        }
+    }
+
+    async fn run(&self, route: Route) -> Result<Vec<u8>, WireError> {
+        let service = route.service();
+        let protocol = self.protocol;
+        let op_name = route.operation_name();
+        let input = self.input_json(&route);
+        let (caller, result, response_json) = match route.auth_mode() {
+            AuthMode::Anonymous => {
+                let ctx = AnonymousContext {
+                    request_id: self.request_id.to_string(),
+                    source_ip: self.peer.ip(),
+                    received_at: self.received_at,
+                };
+                let result = match route {
+                    Route::Ssm(op) => services::ssm::dispatch_anonymous(self.state, &ctx, op, self.body).await,
+                    _ => Err(EdgeError::Internal("anonymous route outside SSM".into()).to_wire(protocol)),
+                };
+                // The record goes to the activation's account and region when there is one.
+                let activation_id = input.as_ref().and_then(|v| v.get("ActivationId")).and_then(|v| v.as_str());
+                let activation = match activation_id {
+                    Some(id) => self.state.store.get_activation(id).await.ok().flatten(),
+                    None => None,
+                };
+                let (account, region) = match activation {
+                    Some(a) => (a.account_id, a.region),
+                    None => (self.state.default_account_id.clone(), self.state.config.region.clone()),
+                };
+                let response = result.as_ref().ok().and_then(|b| serde_json::from_slice(b).ok());
+                self.audit(
+                    audit::Caller::Anonymous { account_id: &account, region: &region },
+                    service,
+                    op_name,
+                    &route,
+                    input.as_ref(),
+                    response.as_ref(),
+                    result.as_ref().err(),
+                )
+                .await?;
+                return result;
+            }
+            AuthMode::InstanceKey => {
+                let auth_header = auth::parse_authorization(self.headers).map_err(|e| e.to_wire(protocol))?;
+                let instance = auth::authenticate_instance(
+                    self.state.store.as_ref(),
+                    &auth_header,
+                    &self.signed(service.signing_name),
+                )
+                .await
+                .map_err(|e| log_edge_error(e, protocol))?;
+                let ctx = InstanceContext {
+                    request_id: self.request_id.to_string(),
+                    instance,
+                    received_at: self.received_at,
+                };
+                let result = match route {
+                    Route::Ssm(op) => services::ssm::dispatch_instance(self.state, &ctx, op, self.body).await,
+                    _ => Err(EdgeError::Internal("instance-key route outside SSM".into()).to_wire(protocol)),
+                };
+                let response = result.as_ref().ok().and_then(|b| serde_json::from_slice(b).ok());
+                let inst = &ctx.instance;
+                self.audit(
+                    audit::Caller::Instance {
+                        instance_id: &inst.instance_id,
+                        account_id: &inst.account_id,
+                        region: &inst.region,
+                    },
+                    service,
+                    op_name,
+                    &route,
+                    input.as_ref(),
+                    response.as_ref(),
+                    result.as_ref().err(),
+                )
+                .await?;
+                (inst.instance_id.clone(), result, None)
+            }
+            AuthMode::SigV4 => {
+                let auth_header = auth::parse_authorization(self.headers).map_err(|e| e.to_wire(protocol))?;
+                let authenticated =
+                    auth::authenticate(self.state.store.as_ref(), &auth_header, &self.signed(service.signing_name))
+                        .await
+                        .map_err(|e| log_edge_error(e, protocol))?;
+                let ctx = RequestContext {
+                    request_id: self.request_id.to_string(),
+                    region: authenticated.region,
+                    principal: authenticated.principal,
+                    source_ip: self.peer.ip(),
+                    user_agent: self.header("user-agent").map(str::to_string),
+                    received_at: self.received_at,
+                };
+                let (result, response_json) =
+                    self.authorize_and_dispatch(&ctx, route_ref(&route), &route, input.as_ref()).await;
+                self.audit(
+                    audit::Caller::Principal(&ctx),
+                    service,
+                    op_name,
+                    &route,
+                    input.as_ref(),
+                    response_json.as_ref(),
+                    result.as_ref().err(),
+                )
+                .await?;
+                (ctx.principal.arn.clone(), result, response_json)
+            }
+        };
+        let _ = response_json;
+        match &result {
+            Ok(_) => {
+                tracing::info!(request_id = %self.request_id, service = service.name, operation = op_name, %caller, "ok")
+            }
+            Err(e) => {
+                tracing::info!(request_id = %self.request_id, service = service.name, operation = op_name, %caller, code = %e.code, "error")
+            }
+        }
+        result
+    }
+
+    /// Authorises a SigV4 request and runs its handler; returns the response body and, for
+    /// successful calls, the output as JSON for the audit record.
+    async fn authorize_and_dispatch(
+        &self,
+        ctx: &RequestContext,
+        op: authz::targets::Op,
+        route: &Route,
+        input: Option<&serde_json::Value>,
+    ) -> (Result<Vec<u8>, WireError>, Option<serde_json::Value>) {
+        let empty = serde_json::Value::Object(Default::default());
+        let checks = match authz::targets::checks_for(self.state, ctx, op, input.unwrap_or(&empty)).await {
+            Ok(c) => c,
+            Err(e) => return (Err(authz_error(e, self.protocol)), None),
+        };
+        if let Err(e) = authz::authorize(self.state, ctx, &checks).await {
+            return (Err(authz_error(e, self.protocol)), None);
+        }
+        let query_response = |op: &'static str, out: services::QueryOutput| {
+            let body =
+                corral_wire::query::response_document(op, self.xmlns, out.xml.as_deref(), &ctx.request_id).into_bytes();
+            (body, out.json)
+        };
+        let result = match route {
+            Route::Ssm(op) => services::ssm::dispatch(self.state, ctx, *op, self.body).await.map(|b| {
+                let json = serde_json::from_slice(&b).ok();
+                (b, json.unwrap_or(serde_json::Value::Null))
+            }),
+            Route::CloudTrail(op) => services::cloudtrail::dispatch(self.state, ctx, *op, self.body)
+                .await
+                .map(|b| (b, serde_json::Value::Null)),
+            Route::Sts(op, q) => {
+                services::sts::dispatch(self.state, ctx, *op, &q.params).await.map(|o| query_response(op.name(), o))
+            }
+            Route::Iam(op, q) => {
+                services::iam::dispatch(self.state, ctx, *op, &q.params).await.map(|o| query_response(op.name(), o))
+            }
+        };
+        match result {
+            Ok((body, json)) => (Ok(body), Some(json)),
+            Err(e) => (Err(e), None),
+        }
+    }
+
+    /// Appends the call's record to the audit trail. A call whose record cannot be written is
+    /// answered with an internal error: nothing happens unrecorded.
+    #[allow(clippy::too_many_arguments)]
+    async fn audit(
+        &self,
+        caller: audit::Caller<'_>,
+        service: &ServiceMeta,
+        op_name: &str,
+        route: &Route,
+        input: Option<&serde_json::Value>,
+        response: Option<&serde_json::Value>,
+        error: Option<&WireError>,
+    ) -> Result<(), WireError> {
+        if !self.state.config.audit_enabled {
+            return Ok(());
+        }
+        let event = audit::Event {
+            caller,
+            event_source: service.event_source,
+            event_name: op_name,
+            read_only: route.read_only(),
+            request_id: self.request_id,
+            event_time: self.received_at,
+            source_ip: self.peer.ip().to_string(),
+            user_agent: self.header("user-agent"),
+            host: self.header("host"),
+            request: input,
+            response,
+            error: error.map(|e| (e.code.as_str(), e.message.as_str())),
+        };
+        let record = audit::record(&event);
+        self.state.store.append_audit(&record).await.map_err(|e| {
+            tracing::error!(error = %e, request_id = %self.request_id, "could not write the audit record");
+            EdgeError::Internal(e.to_string()).to_wire(self.protocol)
+        })?;
+        Ok(())
+    }
+}
+
+fn route_ref(route: &Route) -> authz::targets::Op {
+    match route {
+        Route::Ssm(op) => authz::targets::Op::Ssm(*op),
+        Route::Sts(op, _) => authz::targets::Op::Sts(*op),
+        Route::Iam(op, _) => authz::targets::Op::Iam(*op),
+        Route::CloudTrail(op) => authz::targets::Op::CloudTrail(*op),
+    }
+}
+
+fn authz_error(e: authz::AuthzError, protocol: Protocol) -> WireError {
+    match e {
+        authz::AuthzError::Denied { message } => match protocol {
+            Protocol::Json => WireError::client(400, "AccessDeniedException", message),
+            Protocol::Query => WireError::client(403, "AccessDenied", message),
+        },
+        authz::AuthzError::Internal(detail) => EdgeError::Internal(detail).to_wire(protocol),
     }
 }
 
@@ -278,6 +506,11 @@ fn route(headers: &http::HeaderMap, body: &[u8]) -> Result<Route, EdgeError> {
         if service.name == corral_api::ssm::SERVICE.name {
             if let Some(op) = corral_api::ssm::Operation::from_name(op_name) {
                 return Ok(Route::Ssm(op));
+            }
+        }
+        if service.name == corral_api::cloudtrail::SERVICE.name {
+            if let Some(op) = corral_api::cloudtrail::Operation::from_name(op_name) {
+                return Ok(Route::CloudTrail(op));
             }
         }
         return Err(unknown_operation(service, op_name));

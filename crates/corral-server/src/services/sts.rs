@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use corral_api::query_codec;
 use corral_api::sts::{
-    Credentials, GetCallerIdentityRequest, GetCallerIdentityResponse, GetSessionTokenRequest, GetSessionTokenResponse,
-    Operation,
+    AssumeRoleRequest, AssumeRoleResponse, AssumedRoleUser, Credentials, GetCallerIdentityRequest,
+    GetCallerIdentityResponse, GetSessionTokenRequest, GetSessionTokenResponse, Operation,
 };
 use corral_api::InputError;
 use corral_store::{SessionCredential, SessionPrincipal};
@@ -66,29 +66,28 @@ impl From<corral_store::StoreError> for StsError {
     }
 }
 
-/// Decodes the parameters, runs the handler and encodes the inner XML of its `<...Result>`.
+/// Decodes the parameters, runs the handler and encodes the inner XML of its `<...Result>`
+/// (and its JSON form, for the audit record).
 pub async fn dispatch(
     state: &AppState,
     ctx: &RequestContext,
     op: Operation,
     params: &BTreeMap<String, String>,
-) -> Result<Option<String>, WireError> {
+) -> Result<crate::services::QueryOutput, WireError> {
     macro_rules! serve {
         ($handler:path) => {{
             let input = query_codec::decode_input(op.input_shape(), params).map_err(|e| StsError::from(e).to_wire())?;
             let output = $handler(state, ctx, input).await.map_err(|e| e.to_wire())?;
-            Ok(op.output_shape().map(|shape| query_codec::encode_output(shape, &output)))
+            Ok(crate::services::QueryOutput {
+                xml: op.output_shape().map(|shape| query_codec::encode_output(shape, &output)),
+                json: serde_json::to_value(&output).unwrap_or(serde_json::Value::Null),
+            })
         }};
     }
     match op {
         Operation::GetCallerIdentity => serve!(get_caller_identity),
         Operation::GetSessionToken => serve!(get_session_token),
-        // Served once trust policies are evaluated (the access-control issue).
-        Operation::AssumeRole => Err(crate::edge::error::EdgeError::UnknownAction {
-            action: op.name().to_string(),
-            version: corral_api::sts::SERVICE.api_version.to_string(),
-        }
-        .to_wire(corral_api::model::Protocol::Query)),
+        Operation::AssumeRole => serve!(assume_role),
     }
 }
 
@@ -141,6 +140,115 @@ pub async fn get_session_token(
             session_token,
             expiration: Timestamp(expires_at),
         }),
+        ..Default::default()
+    })
+}
+
+/// `AssumeRole`: the caller's identity policy must allow `sts:AssumeRole` on the role (checked
+/// by the edge like every action) and the role's trust policy must name the caller.
+pub async fn assume_role(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: AssumeRoleRequest,
+) -> Result<AssumeRoleResponse, StsError> {
+    if input.policy.is_some() || input.policy_arns.as_ref().is_some_and(|p| !p.is_empty()) {
+        // Refused rather than ignored: silently dropping a session policy would grant more
+        // than the caller asked for.
+        return Err(StsError::Validation(
+            "Corral does not support session policies (Policy, PolicyArns) yet.".to_string(),
+        ));
+    }
+    if input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(StsError::Validation("Corral does not support session tags yet.".to_string()));
+    }
+    if input.role_session_name.starts_with("mi-") {
+        // Managed instances' role sessions are named after the instance, and an instance may
+        // act only for itself: a user-chosen session name must never look like one.
+        return Err(StsError::Validation(
+            "RoleSessionName may not begin with mi-: Corral reserves it for managed instances.".to_string(),
+        ));
+    }
+    let denied = || {
+        StsError::AccessDenied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+            ctx.principal.arn, input.role_arn
+        ))
+    };
+    // arn:aws:iam::<account>:role/<path/>name
+    let role_name = input
+        .role_arn
+        .strip_prefix(&format!("arn:aws:iam::{}:role/", ctx.account_id()))
+        .and_then(|rest| rest.rsplit('/').next())
+        .ok_or_else(denied)?;
+    let role = state.store.get_role(ctx.account_id(), role_name).await?.ok_or_else(denied)?;
+    let trust = corral_iam::policy::parse(&role.assume_role_policy_document, corral_iam::policy::PolicyKind::Trust)
+        .map_err(|_| denied())?;
+    let caller = corral_iam::eval::TrustCaller {
+        arn: ctx.principal.arn.clone(),
+        account_id: ctx.account_id().to_string(),
+        role_arn_for_session: match &ctx.principal.kind {
+            PrincipalKind::AssumedRole { role_name, .. } => {
+                Some(format!("arn:aws:iam::{}:role/{role_name}", ctx.account_id()))
+            }
+            _ => None,
+        },
+    };
+    let mut context = corral_iam::eval::RequestContext::new();
+    context.set("aws:PrincipalArn", ctx.principal.arn.clone());
+    context.set("aws:PrincipalAccount", ctx.account_id().to_string());
+    context.set("aws:SourceIp", ctx.source_ip.to_string());
+    context.set("aws:CurrentTime", corral_wire::time::format_iso8601_seconds(ctx.received_at));
+    if let Some(ext) = &input.external_id {
+        context.set("sts:ExternalId", ext.clone());
+    }
+    context.set("sts:RoleSessionName", input.role_session_name.clone());
+    if corral_iam::eval::evaluate_trust(&trust, &caller, &context) != corral_iam::eval::Decision::Allow {
+        return Err(denied());
+    }
+    let seconds = input.duration_seconds.unwrap_or(3600);
+    if seconds > role.max_session_duration {
+        return Err(StsError::Validation(format!(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role ({} seconds).",
+            role.max_session_duration
+        )));
+    }
+    let expires_at = ctx.received_at + time::Duration::seconds(i64::from(seconds));
+    let access_key_id = ids::new_temporary_access_key_id();
+    let secret_access_key = ids::new_secret_access_key();
+    let session_token = ids::new_session_token();
+    state
+        .store
+        .create_session_credential(&SessionCredential {
+            access_key_id: access_key_id.clone(),
+            account_id: ctx.account_id().to_string(),
+            secret_access_key: secret_access_key.clone(),
+            session_token_hash: ids::session_token_hash(&session_token),
+            principal: SessionPrincipal::AssumedRole {
+                role_name: role.role_name.clone(),
+                role_id: role.role_id.clone(),
+                session_name: input.role_session_name.clone(),
+            },
+            created_at: ctx.received_at,
+            expires_at,
+        })
+        .await?;
+    Ok(AssumeRoleResponse {
+        credentials: Some(Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token,
+            expiration: Timestamp(expires_at),
+        }),
+        assumed_role_user: Some(AssumedRoleUser {
+            assumed_role_id: format!("{}:{}", role.role_id, input.role_session_name),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/{}/{}",
+                ctx.account_id(),
+                role.role_name,
+                input.role_session_name
+            ),
+        }),
+        packed_policy_size: Some(0),
         ..Default::default()
     })
 }

@@ -60,12 +60,11 @@ impl TestServer {
         let log_path = data_dir.with_extension(format!("log.{}", std::process::id()));
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(corral_bin());
-        cmd.arg("server")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .args(&options.args)
+        cmd.arg("server").arg("--data-dir").arg(data_dir);
+        if !options.args.iter().any(|a| a == "--listen") {
+            cmd.arg("--listen").arg("127.0.0.1:0");
+        }
+        cmd.args(&options.args)
             .env_remove("CORRAL_DATA_DIR")
             .env_remove("CORRAL_ADMIN_ACCESS_KEY_ID")
             .env_remove("CORRAL_ADMIN_SECRET_ACCESS_KEY")
@@ -510,4 +509,114 @@ pub async fn ping(server: &TestServer, inst: &RegisteredInstance, body: serde_js
         )
         .send(server)
         .await
+}
+
+// === Real agents ===
+
+/// The `corral-agent` binary beside `corral` (built by the test command before the tests:
+/// cargo only builds a package's own binaries for its integration tests).
+pub fn agent_bin() -> std::path::PathBuf {
+    let path = Path::new(corral_bin()).with_file_name(format!("corral-agent{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p corral-agent` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on loopback, for a server that must keep its address across restarts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A `corral-agent` with its own state dir.
+pub struct TestAgent {
+    pub state_dir: PathBuf,
+    pub instance_id: String,
+    child: Option<Child>,
+    pub log_path: PathBuf,
+}
+
+impl TestAgent {
+    /// Runs `corral-agent register`; returns the agent or the command's stderr.
+    pub fn register(server: &TestServer, state_dir: &Path, id: &str, code: &str) -> Result<TestAgent, String> {
+        let out = Command::new(agent_bin())
+            .args(["register", "--code", code, "--id", id, "--region", "us-east-1", "--endpoint", &server.endpoint])
+            .arg("--ca-bundle")
+            .arg(server.data_dir.join("ca.pem"))
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env_remove("CORRAL_AGENT_STATE_DIR")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).to_string());
+        }
+        let instance_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Ok(TestAgent {
+            state_dir: state_dir.to_path_buf(),
+            instance_id,
+            child: None,
+            log_path: state_dir.with_extension("agent.log"),
+        })
+    }
+
+    /// Starts `corral-agent run` pinging every `ping_secs` seconds.
+    pub fn run(&mut self, ping_secs: u32) {
+        let log = std::fs::File::create(&self.log_path).expect("agent log");
+        let child = Command::new(agent_bin())
+            .args(["run", "--ping-interval-secs", &ping_secs.to_string()])
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .env("CORRAL_AGENT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("corral-agent run");
+        self.child = Some(child);
+    }
+
+    /// `corral-agent status` output.
+    pub fn status(&self) -> String {
+        let out =
+            Command::new(agent_bin()).arg("status").arg("--state-dir").arg(&self.state_dir).output().expect("status");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Is the `run` process alive?
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it returns true or `secs` pass.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
 }

@@ -4,25 +4,22 @@
 //! `ssm.amazonaws.com` (see `services::ssm::activations`).
 
 use corral_api::iam::{
-    AttachRolePolicyRequest, AttachedPolicy, CreateRoleRequest, CreateRoleResponse, DeleteRoleRequest,
-    DetachRolePolicyRequest, GetPolicyRequest, GetPolicyResponse, GetRoleRequest, GetRoleResponse,
-    ListAttachedRolePoliciesRequest, ListAttachedRolePoliciesResponse, ListRolesRequest, ListRolesResponse, Policy,
-    Role, Tag,
+    AttachRolePolicyRequest, CreateRoleRequest, CreateRoleResponse, DeleteRoleRequest, DetachRolePolicyRequest,
+    GetRoleRequest, GetRoleResponse, ListAttachedRolePoliciesRequest, ListAttachedRolePoliciesResponse,
+    ListRoleTagsRequest, ListRoleTagsResponse, ListRolesRequest, ListRolesResponse, Role, TagRoleRequest,
+    UntagRoleRequest, UpdateAssumeRolePolicyRequest,
 };
 use corral_iam::policy::{self, PolicyKind};
-use corral_store::{IamRole, StoreError};
+use corral_store::{IamEntity, IamRole, StoreError};
 use corral_wire::time::Timestamp;
 
-use super::managed::{self, AwsManagedPolicy};
-use super::IamError;
+use super::{page, policies, tags_from_wire, tags_to_wire, IamError, MAX_TAGS};
 use crate::context::RequestContext;
 use crate::ids;
 use crate::state::AppState;
 
 /// AWS's default `MaxSessionDuration` for a role: one hour.
 const DEFAULT_MAX_SESSION_SECONDS: i32 = 3600;
-/// IAM's default page size for list calls.
-const DEFAULT_MAX_ITEMS: usize = 100;
 
 /// The wire form of a stored role.
 pub fn role_to_wire(role: &IamRole) -> Role {
@@ -35,8 +32,7 @@ pub fn role_to_wire(role: &IamRole) -> Role {
         assume_role_policy_document: Some(role.assume_role_policy_document.clone()),
         description: role.description.clone(),
         max_session_duration: Some(role.max_session_duration),
-        tags: (!role.tags.is_empty())
-            .then(|| role.tags.iter().map(|t| Tag { key: t.key.clone(), value: t.value.clone() }).collect()),
+        tags: tags_to_wire(&role.tags),
         max_signin_session_duration: None,
         permissions_boundary: None,
         role_last_used: None,
@@ -72,12 +68,7 @@ pub async fn create_role(
         description: input.description,
         max_session_duration: input.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_SECONDS),
         created_at: ctx.received_at,
-        tags: input
-            .tags
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| corral_store::Tag { key: t.key, value: t.value })
-            .collect(),
+        tags: tags_from_wire(input.tags)?,
     };
     match state.store.create_role(&role).await {
         Ok(()) => Ok(CreateRoleResponse { role: role_to_wire(&role) }),
@@ -98,15 +89,16 @@ pub async fn get_role(
     Ok(GetRoleResponse { role: role_to_wire(&role) })
 }
 
-/// `DeleteRole`: refused while managed policies are attached, as AWS does.
+/// `DeleteRole`: refused while policies are attached or inline, as AWS does; ends the role's
+/// sessions.
 pub async fn delete_role(state: &AppState, ctx: &RequestContext, input: DeleteRoleRequest) -> Result<(), IamError> {
     match state.store.delete_role(ctx.account_id(), &input.role_name).await {
         Ok(()) => Ok(()),
         Err(StoreError::NotFound) => {
             Err(IamError::NoSuchEntity(format!("The role with name {} cannot be found.", input.role_name)))
         }
-        Err(StoreError::Conflict(_)) => {
-            Err(IamError::DeleteConflict("Cannot delete entity, must detach all policies first.".to_string()))
+        Err(StoreError::Conflict(reason)) => {
+            Err(IamError::DeleteConflict(super::users::delete_conflict_message(&reason)))
         }
         Err(e) => Err(e.into()),
     }
@@ -119,41 +111,20 @@ pub async fn list_roles(
     input: ListRolesRequest,
 ) -> Result<ListRolesResponse, IamError> {
     let prefix = input.path_prefix.unwrap_or_else(|| "/".to_string());
-    let max = input.max_items.map(|m| m as usize).unwrap_or(DEFAULT_MAX_ITEMS);
-    let roles: Vec<IamRole> = state
-        .store
-        .list_roles(ctx.account_id())
-        .await?
-        .into_iter()
-        .filter(|r| r.path.starts_with(&prefix))
-        .filter(|r| input.marker.as_deref().is_none_or(|m| r.role_name.as_str() > m))
-        .collect();
-    let truncated = roles.len() > max;
-    let page: Vec<Role> = roles.iter().take(max).map(role_to_wire).collect();
-    let marker = if truncated { page.last().map(|r| r.role_name.clone()) } else { None };
+    let roles: Vec<IamRole> =
+        state.store.list_roles(ctx.account_id()).await?.into_iter().filter(|r| r.path.starts_with(&prefix)).collect();
+    let (roles, truncated, marker) = page(roles, |r| &r.role_name, input.marker.as_deref(), input.max_items);
+    let page: Vec<Role> = roles.iter().map(role_to_wire).collect();
     Ok(ListRolesResponse { roles: page, is_truncated: Some(truncated), marker })
 }
 
-fn find_policy(arn: &str) -> Result<&'static AwsManagedPolicy, IamError> {
-    // Customer managed policies arrive with the access-control issue; until then only AWS's.
-    managed::find_by_arn(arn)
-        .ok_or_else(|| IamError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable.")))
-}
-
-/// `AttachRolePolicy`.
+/// `AttachRolePolicy`: an AWS or customer managed policy.
 pub async fn attach_role_policy(
     state: &AppState,
     ctx: &RequestContext,
     input: AttachRolePolicyRequest,
 ) -> Result<(), IamError> {
-    find_policy(&input.policy_arn)?;
-    match state.store.attach_role_policy(ctx.account_id(), &input.role_name, &input.policy_arn).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::NotFound) => {
-            Err(IamError::NoSuchEntity(format!("The role with name {} cannot be found.", input.role_name)))
-        }
-        Err(e) => Err(e.into()),
-    }
+    policies::attach(state, ctx, IamEntity::Role(&input.role_name), &input.policy_arn).await
 }
 
 /// `DetachRolePolicy`.
@@ -162,12 +133,7 @@ pub async fn detach_role_policy(
     ctx: &RequestContext,
     input: DetachRolePolicyRequest,
 ) -> Result<(), IamError> {
-    require_role(state, ctx.account_id(), &input.role_name).await?;
-    match state.store.detach_role_policy(ctx.account_id(), &input.role_name, &input.policy_arn).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::NotFound) => Err(IamError::NoSuchEntity(format!("Policy {} was not found.", input.policy_arn))),
-        Err(e) => Err(e.into()),
-    }
+    policies::detach(state, ctx, IamEntity::Role(&input.role_name), &input.policy_arn).await
 }
 
 /// `ListAttachedRolePolicies`.
@@ -176,64 +142,64 @@ pub async fn list_attached_role_policies(
     ctx: &RequestContext,
     input: ListAttachedRolePoliciesRequest,
 ) -> Result<ListAttachedRolePoliciesResponse, IamError> {
-    let arns = match state.store.list_attached_role_policies(ctx.account_id(), &input.role_name).await {
-        Ok(arns) => arns,
-        Err(StoreError::NotFound) => {
-            return Err(IamError::NoSuchEntity(format!("The role with name {} cannot be found.", input.role_name)))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let prefix = input.path_prefix.unwrap_or_else(|| "/".to_string());
-    let max = input.max_items.map(|m| m as usize).unwrap_or(DEFAULT_MAX_ITEMS);
-    let attached: Vec<AttachedPolicy> = arns
-        .iter()
-        .filter(|arn| policy_path(arn).starts_with(&prefix))
-        .filter(|arn| input.marker.as_deref().is_none_or(|m| arn.as_str() > m))
-        .map(|arn| AttachedPolicy {
-            policy_name: arn.rsplit('/').next().map(str::to_string),
-            policy_arn: Some(arn.clone()),
-        })
-        .collect();
-    let truncated = attached.len() > max;
-    let page: Vec<AttachedPolicy> = attached.into_iter().take(max).collect();
-    let marker = if truncated { page.last().and_then(|p| p.policy_arn.clone()) } else { None };
-    Ok(ListAttachedRolePoliciesResponse { attached_policies: Some(page), is_truncated: Some(truncated), marker })
+    let entity = IamEntity::Role(&input.role_name);
+    let (attached, truncated, marker) =
+        policies::list_attached(state, ctx, entity, input.path_prefix, input.marker, input.max_items).await?;
+    Ok(ListAttachedRolePoliciesResponse { attached_policies: Some(attached), is_truncated: Some(truncated), marker })
 }
 
-/// The path of a policy ARN (`arn:aws:iam::aws:policy/service-role/X` → `/service-role/`).
-fn policy_path(arn: &str) -> String {
-    let resource = arn.split_once(":policy").map(|(_, r)| r).unwrap_or("/");
-    match resource.rfind('/') {
-        Some(i) => resource[..=i].to_string(),
-        None => "/".to_string(),
+// === tags and the trust policy ===
+
+fn no_such_role(role_name: &str) -> IamError {
+    IamError::NoSuchEntity(format!("The role with name {role_name} cannot be found."))
+}
+
+/// `TagRole`: at most 50 tags in all.
+pub async fn tag_role(state: &AppState, ctx: &RequestContext, input: TagRoleRequest) -> Result<(), IamError> {
+    let tags = tags_from_wire(Some(input.tags))?;
+    match state.store.tag_entity(ctx.account_id(), IamEntity::Role(&input.role_name), &tags, MAX_TAGS).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound) => Err(no_such_role(&input.role_name)),
+        Err(StoreError::Conflict(_)) => Err(super::users::too_many_tags("role")),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// `GetPolicy` (AWS managed policies).
-pub async fn get_policy(
-    _state: &AppState,
-    _ctx: &RequestContext,
-    input: GetPolicyRequest,
-) -> Result<GetPolicyResponse, IamError> {
-    let p = managed::find_by_arn(&input.policy_arn).ok_or_else(|| {
-        IamError::NoSuchEntity(format!("Policy {} does not exist or is not attachable.", input.policy_arn))
-    })?;
-    // AWS managed policies predate every account; a fixed date keeps answers stable.
-    let created = Timestamp::parse_iso8601("2019-03-15T00:00:00Z");
-    Ok(GetPolicyResponse {
-        policy: Some(Policy {
-            policy_name: Some(p.name.to_string()),
-            policy_id: Some(p.policy_id.to_string()),
-            arn: Some(p.arn()),
-            path: Some("/".to_string()),
-            default_version_id: Some(p.default_version_id.to_string()),
-            attachment_count: None,
-            permissions_boundary_usage_count: Some(0),
-            is_attachable: Some(true),
-            description: Some(p.description.to_string()),
-            create_date: created,
-            update_date: created,
-            tags: None,
-        }),
-    })
+/// `UntagRole`.
+pub async fn untag_role(state: &AppState, ctx: &RequestContext, input: UntagRoleRequest) -> Result<(), IamError> {
+    match state.store.untag_entity(ctx.account_id(), IamEntity::Role(&input.role_name), &input.tag_keys).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound) => Err(no_such_role(&input.role_name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `ListRoleTags`: sorted by key; the marker is the last key returned.
+pub async fn list_role_tags(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: ListRoleTagsRequest,
+) -> Result<ListRoleTagsResponse, IamError> {
+    let tags = match state.store.list_entity_tags(ctx.account_id(), IamEntity::Role(&input.role_name)).await {
+        Ok(tags) => tags,
+        Err(StoreError::NotFound) => return Err(no_such_role(&input.role_name)),
+        Err(e) => return Err(e.into()),
+    };
+    let (tags, truncated, marker) = page(tags, |t| &t.key, input.marker.as_deref(), input.max_items);
+    Ok(ListRoleTagsResponse { tags: tags_to_wire(&tags).unwrap_or_default(), is_truncated: Some(truncated), marker })
+}
+
+/// `UpdateAssumeRolePolicy`: the new trust policy is checked as on `CreateRole`.
+pub async fn update_assume_role_policy(
+    state: &AppState,
+    ctx: &RequestContext,
+    input: UpdateAssumeRolePolicyRequest,
+) -> Result<(), IamError> {
+    policy::parse(&input.policy_document, PolicyKind::Trust)
+        .map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))?;
+    match state.store.update_assume_role_policy(ctx.account_id(), &input.role_name, &input.policy_document).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound) => Err(no_such_role(&input.role_name)),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1,0 +1,229 @@
+//! Which action on which resources each operation needs: one table for every service, read
+//! from the request's input (as JSON, whatever its wire protocol).
+//!
+//! Resource ARNs follow AWS's service-authorisation reference (api-surface.md §3.3): SSM
+//! managed instances `arn:aws:ssm:<region>:<account>:managed-instance/<id>`, service settings
+//! `...:servicesetting/<id>`, IAM users, roles, groups and policies by their ARNs; actions with
+//! no resource type use `*`. A managed instance's tags become `ssm:resourceTag/<key>` and
+//! `aws:ResourceTag/<key>`; tags in a tagging request become `aws:RequestTag/<key>` and
+//! `aws:TagKeys`.
+
+use serde_json::Value;
+
+use super::{AuthzError, Check};
+use crate::context::{PrincipalKind, RequestContext};
+use crate::state::AppState;
+
+/// An operation of any service, for looking up what it needs.
+#[derive(Debug, Clone, Copy)]
+pub enum Op {
+    /// SSM.
+    Ssm(corral_api::ssm::Operation),
+    /// STS.
+    Sts(corral_api::sts::Operation),
+    /// IAM.
+    Iam(corral_api::iam::Operation),
+    /// CloudTrail.
+    CloudTrail(corral_api::cloudtrail::Operation),
+}
+
+impl Op {
+    fn iam_action(self) -> &'static str {
+        match self {
+            Op::Ssm(op) => op.iam_action(),
+            Op::Sts(op) => op.iam_action(),
+            Op::Iam(op) => op.iam_action(),
+            Op::CloudTrail(op) => op.iam_action(),
+        }
+    }
+}
+
+fn field<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
+    input.get(name).and_then(Value::as_str)
+}
+
+fn tag_pairs(input: &Value, list: &str) -> Vec<(String, String)> {
+    input
+        .get(list)
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| Some((t.get("Key")?.as_str()?.to_string(), t.get("Value")?.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn request_tag_context(tags: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+    let mut ctx: Vec<(String, Vec<String>)> =
+        tags.iter().map(|(k, v)| (format!("aws:RequestTag/{k}"), vec![v.clone()])).collect();
+    if !tags.is_empty() {
+        ctx.push(("aws:TagKeys".to_string(), tags.iter().map(|(k, _)| k.clone()).collect()));
+    }
+    ctx
+}
+
+/// The ARN of a managed instance and its tags as condition keys (no tags when it does not
+/// exist: the handler then answers that it does not).
+async fn managed_instance(state: &AppState, ctx: &RequestContext, action: &str, id: &str) -> Result<Check, AuthzError> {
+    let arn = format!("arn:aws:ssm:{}:{}:managed-instance/{id}", ctx.region, ctx.account_id());
+    let mut check = Check::new(action, arn);
+    let instance = state.store.get_instance(id).await.map_err(|e| AuthzError::Internal(e.to_string()))?;
+    if let Some(instance) = instance.filter(|i| i.account_id == ctx.account_id()) {
+        for tag in instance.tags {
+            check.context.push((format!("ssm:resourceTag/{}", tag.key), vec![tag.value.clone()]));
+            check.context.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value]));
+        }
+    }
+    Ok(check)
+}
+
+fn iam_arn(ctx: &RequestContext, kind: &str, name: &str) -> String {
+    format!("arn:aws:iam::{}:{kind}/{name}", ctx.account_id())
+}
+
+/// The user a call is about: the named one, or the caller when the name may be omitted.
+fn user_or_caller(ctx: &RequestContext, input: &Value) -> String {
+    let name = field(input, "UserName").map(str::to_string).or_else(|| match &ctx.principal.kind {
+        PrincipalKind::User { user_name } | PrincipalKind::UserSession { user_name } => Some(user_name.clone()),
+        PrincipalKind::AssumedRole { .. } => None,
+    });
+    match name {
+        Some(n) => iam_arn(ctx, "user", &n),
+        None => ctx.principal.arn.clone(),
+    }
+}
+
+/// What `op` needs, given its input. Empty when AWS requires no permission (e.g.
+/// `sts:GetCallerIdentity`).
+pub async fn checks_for(
+    state: &AppState,
+    ctx: &RequestContext,
+    op: Op,
+    input: &Value,
+) -> Result<Vec<Check>, AuthzError> {
+    use corral_api::iam::Operation as I;
+    use corral_api::ssm::Operation as S;
+    use corral_api::sts::Operation as T;
+    let action = op.iam_action();
+    let all = || vec![Check::new(action, "*")];
+    Ok(match op {
+        Op::Ssm(S::GetServiceSetting | S::UpdateServiceSetting | S::ResetServiceSetting) => {
+            let id = field(input, "SettingId").unwrap_or_default();
+            let arn = if id.starts_with("arn:") {
+                id.to_string()
+            } else {
+                format!("arn:aws:ssm:{}:{}:servicesetting{id}", ctx.region, ctx.account_id())
+            };
+            vec![Check::new(action, arn)]
+        }
+        Op::Ssm(S::CreateActivation) => {
+            let mut check = Check::new(action, "*");
+            check.context = request_tag_context(&tag_pairs(input, "Tags"));
+            vec![check]
+        }
+        Op::Ssm(S::DescribeActivations | S::DeleteActivation | S::DescribeInstanceInformation) => all(),
+        Op::Ssm(
+            S::DeregisterManagedInstance
+            | S::UpdateManagedInstanceRole
+            | S::UpdateInstanceInformation
+            | S::ListInstanceAssociations,
+        ) => {
+            let id = field(input, "InstanceId").unwrap_or_default();
+            vec![managed_instance(state, ctx, action, id).await?]
+        }
+        Op::Ssm(S::AddTagsToResource | S::RemoveTagsFromResource | S::ListTagsForResource) => {
+            let id = field(input, "ResourceId").unwrap_or_default();
+            let mut check = if field(input, "ResourceType") == Some("ManagedInstance") {
+                managed_instance(state, ctx, action, id).await?
+            } else {
+                Check::new(action, "*")
+            };
+            match op {
+                Op::Ssm(S::AddTagsToResource) => check.context.extend(request_tag_context(&tag_pairs(input, "Tags"))),
+                Op::Ssm(S::RemoveTagsFromResource) => {
+                    let keys: Vec<String> = input
+                        .get("TagKeys")
+                        .and_then(Value::as_array)
+                        .map(|k| k.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        check.context.push(("aws:TagKeys".to_string(), keys));
+                    }
+                }
+                _ => {}
+            }
+            vec![check]
+        }
+        // The agent's own calls are authenticated by the activation code or the instance key.
+        Op::Ssm(
+            S::RegisterManagedInstance | S::RequestManagedInstanceRoleToken | S::UpdateManagedInstancePublicKey,
+        ) => Vec::new(),
+        // AWS requires no permission to ask who you are or for your own session token.
+        Op::Sts(T::GetCallerIdentity | T::GetSessionToken) => Vec::new(),
+        Op::Sts(T::AssumeRole) => vec![Check::new(action, field(input, "RoleArn").unwrap_or("*"))],
+        Op::Iam(op) => {
+            let name = |key: &str| field(input, key).unwrap_or_default().to_string();
+            let resource = match op {
+                I::CreateUser
+                | I::GetUser
+                | I::DeleteUser
+                | I::TagUser
+                | I::UntagUser
+                | I::ListUserTags
+                | I::CreateAccessKey
+                | I::ListAccessKeys
+                | I::UpdateAccessKey
+                | I::DeleteAccessKey
+                | I::AttachUserPolicy
+                | I::DetachUserPolicy
+                | I::ListAttachedUserPolicies
+                | I::PutUserPolicy
+                | I::GetUserPolicy
+                | I::ListUserPolicies
+                | I::DeleteUserPolicy
+                | I::ListGroupsForUser => user_or_caller(ctx, input),
+                I::CreateRole
+                | I::GetRole
+                | I::DeleteRole
+                | I::AttachRolePolicy
+                | I::DetachRolePolicy
+                | I::ListAttachedRolePolicies
+                | I::PutRolePolicy
+                | I::GetRolePolicy
+                | I::ListRolePolicies
+                | I::DeleteRolePolicy
+                | I::TagRole
+                | I::UntagRole
+                | I::ListRoleTags
+                | I::UpdateAssumeRolePolicy => iam_arn(ctx, "role", &name("RoleName")),
+                I::CreateGroup
+                | I::GetGroup
+                | I::DeleteGroup
+                | I::AddUserToGroup
+                | I::RemoveUserFromGroup
+                | I::AttachGroupPolicy
+                | I::DetachGroupPolicy
+                | I::ListAttachedGroupPolicies
+                | I::PutGroupPolicy
+                | I::GetGroupPolicy
+                | I::ListGroupPolicies
+                | I::DeleteGroupPolicy => iam_arn(ctx, "group", &name("GroupName")),
+                I::CreatePolicy => iam_arn(ctx, "policy", &name("PolicyName")),
+                I::GetPolicy
+                | I::GetPolicyVersion
+                | I::CreatePolicyVersion
+                | I::ListPolicyVersions
+                | I::DeletePolicyVersion
+                | I::DeletePolicy => name("PolicyArn"),
+                I::ListUsers | I::ListRoles | I::ListGroups | I::ListPolicies => "*".to_string(),
+            };
+            let mut check = Check::new(action, resource);
+            if matches!(op, I::CreateUser | I::CreateRole | I::TagUser | I::TagRole | I::CreatePolicy) {
+                check.context = request_tag_context(&tag_pairs(input, "Tags"));
+            }
+            vec![check]
+        }
+        Op::CloudTrail(_) => all(),
+    })
+}

@@ -1,0 +1,216 @@
+//! The audit trail on SQLite (`migrations/sqlite/0004_audit.sql`).
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::SqliteStore;
+use crate::audit::{
+    audit_chain_hash, fold_audit_rows, lookup_bounds, sql_limit, AuditFilter, AuditRecord, StoredAuditRecord,
+    AUDIT_GENESIS_HASH,
+};
+use crate::common::{from_millis, to_millis, truncate_millis, unstorable};
+use crate::error::StoreResult;
+
+/// The columns of `audit_records` (aliased `a`) and of its resources (aliased `r`).
+macro_rules! audit_select {
+    () => {
+        "SELECT a.account_id AS account_id, a.region AS region, a.seq AS seq, a.event_id AS event_id, \
+         a.event_time AS event_time, a.event_name AS event_name, a.event_source AS event_source, \
+         a.username AS username, a.access_key_id AS access_key_id, a.read_only AS read_only, \
+         a.error_code AS error_code, a.record_json AS record_json, a.prev_hash AS prev_hash, a.hash AS hash, \
+         r.resource_type AS resource_type, r.resource_name AS resource_name "
+    };
+}
+
+/// A LookupEvents page: the records of one chain in the time range, before the cursor, that
+/// match `$filter` (a condition on `x`, with at most one `?`), newest first; binds: account,
+/// region, start, end, cursor time, cursor seq, [filter value], limit.
+macro_rules! lookup_sql {
+    ($filter:expr) => {
+        concat!(
+            audit_select!(),
+            "FROM (SELECT * FROM audit_records x WHERE x.account_id = ? AND x.region = ? \
+             AND x.event_time >= ? AND x.event_time <= ? AND (x.event_time, x.seq) < (?, ?) AND ",
+            $filter,
+            " ORDER BY x.event_time DESC, x.seq DESC LIMIT ?) a \
+             LEFT JOIN audit_resources r ON r.account_id = a.account_id AND r.region = a.region AND r.seq = a.seq \
+             ORDER BY a.event_time DESC, a.seq DESC, r.position"
+        )
+    };
+}
+
+/// A condition on `x`'s resources.
+macro_rules! resource_filter {
+    ($column:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM audit_resources y WHERE y.account_id = x.account_id AND y.region = x.region \
+             AND y.seq = x.seq AND y.",
+            $column,
+            " = ?)"
+        )
+    };
+}
+
+fn record_from_row(row: &SqliteRow) -> StoreResult<StoredAuditRecord> {
+    Ok(StoredAuditRecord {
+        seq: row.try_get("seq")?,
+        record: AuditRecord {
+            account_id: row.try_get("account_id")?,
+            region: row.try_get("region")?,
+            event_id: row.try_get("event_id")?,
+            event_time: from_millis(row.try_get("event_time")?)?,
+            event_name: row.try_get("event_name")?,
+            event_source: row.try_get("event_source")?,
+            username: row.try_get("username")?,
+            access_key_id: row.try_get("access_key_id")?,
+            read_only: row.try_get("read_only")?,
+            resources: Vec::new(),
+            error_code: row.try_get("error_code")?,
+            record_json: row.try_get("record_json")?,
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn audit_append(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
+        record.validate()?;
+        let event_time = truncate_millis(record.event_time)?;
+        // BEGIN IMMEDIATE takes the database's write lock first, so appends (from any
+        // connection or process) run one at a time: the head read below is the latest.
+        let mut tx = self.begin_write().await?;
+        let head = sqlx::query(
+            "INSERT INTO audit_heads (account_id, region, seq, hash) VALUES (?, ?, 0, ?) \
+             ON CONFLICT (account_id, region) DO UPDATE SET seq = seq RETURNING seq, hash",
+        )
+        .bind(&record.account_id)
+        .bind(&record.region)
+        .bind(AUDIT_GENESIS_HASH)
+        .fetch_one(&mut *tx)
+        .await?;
+        let prev_seq: i64 = head.try_get("seq")?;
+        let prev_hash: String = head.try_get("hash")?;
+        let seq = prev_seq + 1;
+        let hash = audit_chain_hash(&prev_hash, &record.record_json);
+        sqlx::query(
+            "INSERT INTO audit_records (account_id, region, seq, event_id, event_time, event_name, event_source, \
+             username, access_key_id, read_only, error_code, record_json, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.account_id)
+        .bind(&record.region)
+        .bind(seq)
+        .bind(&record.event_id)
+        .bind(to_millis(event_time))
+        .bind(&record.event_name)
+        .bind(&record.event_source)
+        .bind(&record.username)
+        .bind(&record.access_key_id)
+        .bind(record.read_only)
+        .bind(&record.error_code)
+        .bind(&record.record_json)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        for (position, resource) in record.resources.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO audit_resources (account_id, region, seq, position, resource_type, resource_name) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&record.account_id)
+            .bind(&record.region)
+            .bind(seq)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(&resource.resource_type)
+            .bind(&resource.resource_name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE audit_heads SET seq = ?, hash = ? WHERE account_id = ? AND region = ?")
+            .bind(seq)
+            .bind(&hash)
+            .bind(&record.account_id)
+            .bind(&record.region)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut record = record.clone();
+        record.event_time = event_time;
+        Ok(StoredAuditRecord { seq, record, prev_hash, hash })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn audit_lookup(
+        &self,
+        account_id: &str,
+        region: &str,
+        filter: &AuditFilter,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        before: Option<(OffsetDateTime, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredAuditRecord>> {
+        if limit == 0 || unstorable(account_id) || unstorable(region) || filter.text().is_some_and(unstorable) {
+            return Ok(Vec::new());
+        }
+        let Some((start_ms, end_ms, (cursor_ms, cursor_seq))) = lookup_bounds(start, end, before) else {
+            return Ok(Vec::new());
+        };
+        let sql: &'static str = match filter {
+            AuditFilter::None => lookup_sql!("1 = 1"),
+            AuditFilter::EventId(_) => lookup_sql!("x.event_id = ?"),
+            AuditFilter::EventName(_) => lookup_sql!("x.event_name = ?"),
+            AuditFilter::ReadOnly(_) => lookup_sql!("x.read_only = ?"),
+            AuditFilter::Username(_) => lookup_sql!("x.username = ?"),
+            AuditFilter::ResourceType(_) => lookup_sql!(resource_filter!("resource_type")),
+            AuditFilter::ResourceName(_) => lookup_sql!(resource_filter!("resource_name")),
+            AuditFilter::EventSource(_) => lookup_sql!("x.event_source = ?"),
+            AuditFilter::AccessKeyId(_) => lookup_sql!("x.access_key_id = ?"),
+        };
+        let mut query =
+            sqlx::query(sql).bind(account_id).bind(region).bind(start_ms).bind(end_ms).bind(cursor_ms).bind(cursor_seq);
+        if let AuditFilter::ReadOnly(read_only) = filter {
+            query = query.bind(*read_only);
+        } else if let Some(value) = filter.text() {
+            query = query.bind(value);
+        }
+        let rows = query.bind(sql_limit(limit)).fetch_all(&self.pool).await?;
+        fold_audit_rows(&rows, record_from_row)
+    }
+
+    pub(super) async fn audit_chain_page(
+        &self,
+        account_id: &str,
+        region: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredAuditRecord>> {
+        if limit == 0 || unstorable(account_id) || unstorable(region) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(concat!(
+            audit_select!(),
+            "FROM (SELECT * FROM audit_records WHERE account_id = ? AND region = ? AND seq > ? \
+             ORDER BY seq LIMIT ?) a \
+             LEFT JOIN audit_resources r ON r.account_id = a.account_id AND r.region = a.region AND r.seq = a.seq \
+             ORDER BY a.seq, r.position"
+        ))
+        .bind(account_id)
+        .bind(region)
+        .bind(after_seq)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        fold_audit_rows(&rows, record_from_row)
+    }
+
+    pub(super) async fn audit_stream_list(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT account_id, region FROM audit_heads ORDER BY account_id, region")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get("account_id")?, row.try_get("region")?))).collect()
+    }
+}

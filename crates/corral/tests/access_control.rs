@@ -1,0 +1,282 @@
+//! Access control and audit end to end: IAM policies decide every call, and every call lands in
+//! the CloudTrail trail that `LookupEvents` reads.
+
+mod common;
+
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+use common::*;
+
+const TIER: &str = "/ssm/managed-instance/activation-tier";
+const READ_ONLY: &str = "arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess";
+const FULL: &str = "arn:aws:iam::aws:policy/AmazonSSMFullAccess";
+
+/// Creates a user with the given managed policies and inline policy; returns its key pair.
+async fn user(server: &TestServer, name: &str, managed: &[&str], inline: Option<&str>) -> (String, String) {
+    let r = server.iam(&format!("Action=CreateUser&UserName={name}")).await;
+    assert_eq!(r.status, 200, "CreateUser: {}", r.text);
+    for arn in managed {
+        let r = server.iam(&format!("Action=AttachUserPolicy&UserName={name}&PolicyArn={}", form_encode(arn))).await;
+        assert_eq!(r.status, 200, "AttachUserPolicy: {}", r.text);
+    }
+    if let Some(doc) = inline {
+        let r = server
+            .iam(&format!("Action=PutUserPolicy&UserName={name}&PolicyName=inline&PolicyDocument={}", form_encode(doc)))
+            .await;
+        assert_eq!(r.status, 200, "PutUserPolicy: {}", r.text);
+    }
+    let r = server.iam(&format!("Action=CreateAccessKey&UserName={name}")).await;
+    assert_eq!(r.status, 200, "CreateAccessKey: {}", r.text);
+    let pick = |tag: &str| {
+        let start = r.text.find(&format!("<{tag}>")).expect(tag) + tag.len() + 2;
+        let end = r.text[start..].find(&format!("</{tag}>")).expect(tag) + start;
+        r.text[start..end].to_string()
+    };
+    (pick("AccessKeyId"), pick("SecretAccessKey"))
+}
+
+fn ssm_as(server: &TestServer, key: &(String, String)) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&server.sdk_config_with(&key.0, &key.1, None))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_user_can_read_but_not_change() {
+    let (_dir, server) = TestServer::start_fresh();
+    let alice = user(&server, "alice", &[READ_ONLY], None).await;
+    let ssm = ssm_as(&server, &alice);
+    ssm.describe_instance_information().send().await.expect("Describe* allowed");
+    ssm.get_service_setting().setting_id(TIER).send().await.expect("Get* allowed");
+    let err = ssm.update_service_setting().setting_id(TIER).setting_value("advanced").send().await.expect_err("denied");
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    let expected = format!(
+        "User: arn:aws:iam::{acct}:user/alice is not authorized to perform: ssm:UpdateServiceSetting on resource: \
+         arn:aws:ssm:us-east-1:{acct}:servicesetting{TIER} because no identity-based policy allows the ssm:UpdateServiceSetting action",
+        acct = server.account_id
+    );
+    assert_eq!(err.message(), Some(expected.as_str()));
+    // Nothing changed, and IAM itself is closed to her too (AccessDenied, 403, Query style).
+    let got = server.ssm().get_service_setting().setting_id(TIER).send().await.expect("admin get");
+    assert_eq!(got.service_setting().and_then(|s| s.setting_value()), Some("standard"));
+    let resp = RawRequest::query(&server, "Action=CreateUser&UserName=mallory&Version=2010-05-08")
+        .sign(&alice.0, &alice.1, None, "iam", time::OffsetDateTime::now_utc())
+        .send(&server)
+        .await;
+    assert_eq!((resp.status, resp.error_code().as_deref()), (403, Some("AccessDenied")), "{}", resp.text);
+    // Who-am-I needs no permission.
+    let who = aws_sdk_sts::Client::new(&server.sdk_config_with(&alice.0, &alice.1, None))
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity");
+    assert!(who.arn().unwrap_or_default().ends_with(":user/alice"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_deny_beats_full_access() {
+    let (_dir, server) = TestServer::start_fresh();
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ssm:UpdateServiceSetting","Resource":"*"}]}"#;
+    let bob = user(&server, "bob", &[FULL], Some(deny)).await;
+    let ssm = ssm_as(&server, &bob);
+    ssm.get_service_setting().setting_id(TIER).send().await.expect("full access reads");
+    let err = ssm.update_service_setting().setting_id(TIER).setting_value("advanced").send().await.expect_err("denied");
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    assert!(
+        err.message().unwrap_or_default().ends_with("with an explicit deny in an identity-based policy"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_conditions_scope_actions_to_tagged_instances() {
+    let (_dir, server) = TestServer::start_fresh();
+    server.create_instance_role("SSMServiceRole").await;
+    let (lab_id, lab_code) = server.create_activation("SSMServiceRole", 1, None, &[("env", "lab")]).await;
+    let (prod_id, prod_code) = server.create_activation("SSMServiceRole", 1, None, &[("env", "prod")]).await;
+    let machine = MachineIdentity::generate();
+    let lab = register_and_get_token(&server, &lab_id, &lab_code, &machine).await;
+    let prod = register_and_get_token(&server, &prod_id, &prod_code, &machine).await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"ssm:DeregisterManagedInstance","Resource":"arn:aws:ssm:*:*:managed-instance/*",
+         "Condition":{"StringEquals":{"ssm:resourceTag/env":"lab"}}},
+        {"Effect":"Allow","Action":["ssm:Describe*","ssm:List*"],"Resource":"*"}]}"#;
+    let ops = user(&server, "ops", &[], Some(policy)).await;
+    let ssm = ssm_as(&server, &ops);
+    let err = ssm.deregister_managed_instance().instance_id(&prod.instance_id).send().await.expect_err("prod");
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    ssm.deregister_managed_instance().instance_id(&lab.instance_id).send().await.expect("lab allowed");
+    let left = server.ssm().describe_instance_information().send().await.expect("describe");
+    assert_eq!(left.instance_information_list().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_is_refused_once_its_role_loses_core_permissions() {
+    let (_dir, server) = TestServer::start_fresh();
+    server.create_instance_role("SSMServiceRole").await;
+    let (id, code) = server.create_activation("SSMServiceRole", 1, None, &[]).await;
+    let inst = register_and_get_token(&server, &id, &code, &MachineIdentity::generate()).await;
+    let body =
+        serde_json::json!({"InstanceId": inst.instance_id, "AgentName": "corral-agent", "AgentVersion": "0.1.0"});
+    assert_eq!(ping(&server, &inst, body.clone()).await.status, 200);
+    let r = server
+        .iam(&format!(
+            "Action=DetachRolePolicy&RoleName=SSMServiceRole&PolicyArn={}",
+            form_encode("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let resp = ping(&server, &inst, body).await;
+    assert_eq!(resp.error_code().as_deref(), Some("AccessDeniedException"), "{}", resp.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assumed_role_credentials_carry_the_roles_permissions() {
+    let (_dir, server) = TestServer::start_fresh();
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:user/carol"}},"Action":"sts:AssumeRole"}}]}}"#,
+        server.account_id
+    );
+    let r = server
+        .iam(&format!("Action=CreateRole&RoleName=Reader&AssumeRolePolicyDocument={}", form_encode(&trust)))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = server.iam(&format!("Action=AttachRolePolicy&RoleName=Reader&PolicyArn={}", form_encode(READ_ONLY))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let may_assume =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
+    let carol = user(&server, "carol", &[], Some(may_assume)).await;
+    let dave = user(&server, "dave", &[], Some(may_assume)).await;
+    let role_arn = format!("arn:aws:iam::{}:role/Reader", server.account_id);
+
+    let sts = aws_sdk_sts::Client::new(&server.sdk_config_with(&carol.0, &carol.1, None));
+    let out = sts.assume_role().role_arn(&role_arn).role_session_name("audit").send().await.expect("AssumeRole");
+    let creds = out.credentials().expect("creds");
+    assert_eq!(
+        out.assumed_role_user().map(|u| u.arn()),
+        Some(format!("arn:aws:sts::{}:assumed-role/Reader/audit", server.account_id).as_str())
+    );
+    let session = server.sdk_config_with(creds.access_key_id(), creds.secret_access_key(), Some(creds.session_token()));
+    let who = aws_sdk_sts::Client::new(&session).get_caller_identity().send().await.expect("who");
+    assert!(who.arn().unwrap_or_default().ends_with(":assumed-role/Reader/audit"));
+    let ssm = aws_sdk_ssm::Client::new(&session);
+    ssm.get_service_setting().setting_id(TIER).send().await.expect("the role reads");
+    let err = ssm
+        .update_service_setting()
+        .setting_id(TIER)
+        .setting_value("advanced")
+        .send()
+        .await
+        .expect_err("the role may not write");
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    assert!(err.message().unwrap_or_default().contains("assumed-role/Reader/audit"), "{err:?}");
+
+    // The trust policy names carol, not dave.
+    let sts = aws_sdk_sts::Client::new(&server.sdk_config_with(&dave.0, &dave.1, None));
+    let err = sts.assume_role().role_arn(&role_arn).role_session_name("dave-session").send().await.expect_err("dave");
+    assert_eq!(aws_sdk_sts::error::ProvideErrorMetadata::code(&err), Some("AccessDenied"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trail_records_allowed_and_denied_calls_without_secrets() {
+    let (_dir, server) = TestServer::start_fresh();
+    let alice = user(&server, "alice", &[READ_ONLY], None).await;
+    server.create_instance_role("SSMServiceRole").await;
+    let (act_id, act_code) = server.create_activation("SSMServiceRole", 1, None, &[]).await;
+    let inst = register_and_get_token(&server, &act_id, &act_code, &MachineIdentity::generate()).await;
+    let sess = server.sts().get_session_token().send().await.expect("session");
+    let sess_creds = sess.credentials().expect("creds").clone();
+    let ssm = ssm_as(&server, &alice);
+    let _ = ssm.update_service_setting().setting_id(TIER).setting_value("advanced").send().await.expect_err("denied");
+    ssm.get_service_setting().setting_id(TIER).send().await.expect("allowed");
+
+    let trail = aws_sdk_cloudtrail_lookup(&server, "Username", "alice").await;
+    let denied = trail.iter().find(|e| e["eventName"] == "UpdateServiceSetting").expect("the denied call is recorded");
+    assert_eq!(denied["errorCode"], "AccessDeniedException");
+    assert_eq!(denied["userIdentity"]["userName"], "alice");
+    assert_eq!(denied["userIdentity"]["accessKeyId"], alice.0.as_str());
+    assert_eq!(denied["eventSource"], "ssm.amazonaws.com");
+    assert_eq!(denied["awsRegion"], "us-east-1");
+    assert_eq!(denied["readOnly"], false);
+    assert_eq!(denied["requestParameters"]["settingId"], TIER);
+    assert!(trail
+        .iter()
+        .any(|e| e["eventName"] == "GetServiceSetting" && e["readOnly"] == true && e.get("errorCode").is_none()));
+    // Newest first.
+    let times: Vec<&str> = trail.iter().filter_map(|e| e["eventTime"].as_str()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+
+    // No secret appears in any record.
+    let everything = aws_sdk_cloudtrail_lookup(&server, "", "").await;
+    let text = serde_json::to_string(&everything).expect("json");
+    let (_, admin_secret) = server.admin_credentials();
+    for secret in [
+        alice.1.as_str(),
+        admin_secret.as_str(),
+        act_code.as_str(),
+        inst.secret_access_key.as_str(),
+        inst.session_token.as_str(),
+        sess_creds.secret_access_key(),
+        sess_creds.session_token(),
+    ] {
+        assert!(!text.contains(secret), "a secret leaked into the trail");
+    }
+    assert!(everything.iter().any(|e| e["eventName"] == "RegisterManagedInstance"), "agent calls are recorded too");
+    assert!(everything.iter().any(|e| e["eventName"] == "CreateAccessKey"
+        && e["responseElements"]["accessKey"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"));
+}
+
+/// Reads the whole trail (all pages) through LookupEvents with one attribute (or none).
+async fn aws_sdk_cloudtrail_lookup(server: &TestServer, key: &str, value: &str) -> Vec<serde_json::Value> {
+    let (k, s) = server.admin_credentials();
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = serde_json::json!({"MaxResults": 7});
+        if !key.is_empty() {
+            body["LookupAttributes"] = serde_json::json!([{"AttributeKey": key, "AttributeValue": value}]);
+        }
+        if let Some(t) = &token {
+            body["NextToken"] = serde_json::json!(t);
+        }
+        let mut req = RawRequest::ssm(server, "x", &body.to_string());
+        req.headers.insert(
+            "x-amz-target",
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents".parse().expect("target"),
+        );
+        let resp = req.sign(&k, &s, None, "cloudtrail", time::OffsetDateTime::now_utc()).send(server).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        let v: serde_json::Value = serde_json::from_str(&resp.text).expect("json");
+        for e in v["Events"].as_array().expect("Events") {
+            out.push(serde_json::from_str(e["CloudTrailEvent"].as_str().expect("record")).expect("record json"));
+        }
+        match v["NextToken"].as_str() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_events_rejects_bad_queries() {
+    let (_dir, server) = TestServer::start_fresh();
+    let (k, s) = server.admin_credentials();
+    let call = |body: serde_json::Value| {
+        let mut req = RawRequest::ssm(&server, "x", &body.to_string());
+        req.headers.insert(
+            "x-amz-target",
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents".parse().expect("target"),
+        );
+        req.sign(&k, &s, None, "cloudtrail", time::OffsetDateTime::now_utc())
+    };
+    let two = serde_json::json!({"LookupAttributes": [
+        {"AttributeKey": "Username", "AttributeValue": "a"}, {"AttributeKey": "EventName", "AttributeValue": "b"}]});
+    let resp = call(two).send(&server).await;
+    assert_eq!(resp.error_code().as_deref(), Some("InvalidLookupAttributesException"), "{}", resp.text);
+    let resp = call(serde_json::json!({"StartTime": 2000000000, "EndTime": 1000000000})).send(&server).await;
+    assert_eq!(resp.error_code().as_deref(), Some("InvalidTimeRangeException"), "{}", resp.text);
+    let resp = call(serde_json::json!({"MaxResults": 51})).send(&server).await;
+    assert_eq!(resp.status, 400, "{}", resp.text);
+    let resp = call(serde_json::json!({"NextToken": "forged"})).send(&server).await;
+    assert_eq!(resp.error_code().as_deref(), Some("InvalidNextTokenException"), "{}", resp.text);
+}
