@@ -36,7 +36,12 @@ const MAX_CONNECTIONS: u32 = 8;
 
 /// [`Store`] on SQLite.
 pub(crate) struct SqliteStore {
+    /// Readers: several connections (WAL lets them read while a write commits).
     pool: SqlitePool,
+    /// The one writer connection. SQLite admits one writer at a time anyway; queueing writes
+    /// on one connection in-process replaces SQLite's busy-handler sleeps (up to 100 ms each)
+    /// with a fair async queue, which keeps tail latency low under concurrent writes.
+    writer: SqlitePool,
     sealer: Sealer,
 }
 
@@ -60,16 +65,17 @@ impl SqliteStore {
                     .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", parent.display())))?;
             }
         }
-        let pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS).connect_with(options.clone()).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool, sealer })
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        Ok(SqliteStore { pool, writer, sealer })
     }
 
     /// A write transaction that takes SQLite's write lock up front. A deferred transaction
     /// that reads first and writes later can fail with SQLITE_BUSY without waiting when
     /// another connection writes in between; `BEGIN IMMEDIATE` waits (busy_timeout) instead.
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     fn access_key_from_row(&self, row: &SqliteRow) -> StoreResult<AccessKey> {
@@ -207,6 +213,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -220,7 +227,7 @@ impl Store for SqliteStore {
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
         crate::common::check_text("meta key", key)?;
         crate::common::check_text("meta value", value)?;
-        sqlx::query(UPSERT_META).bind(key).bind(value).execute(&self.pool).await?;
+        sqlx::query(UPSERT_META).bind(key).bind(value).execute(&self.writer).await?;
         Ok(())
     }
 
@@ -265,7 +272,7 @@ impl Store for SqliteStore {
         sqlx::query(INSERT_ACCOUNT)
             .bind(&account.account_id)
             .bind(to_millis(account.created_at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -293,7 +300,7 @@ impl Store for SqliteStore {
             .bind(&user.path)
             .bind(&user.arn)
             .bind(to_millis(user.created_at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -323,7 +330,7 @@ impl Store for SqliteStore {
             .bind(&sealed)
             .bind(key.status.as_str())
             .bind(to_millis(key.created_at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -362,7 +369,7 @@ impl Store for SqliteStore {
         .bind(session_name)
         .bind(to_millis(cred.created_at))
         .bind(to_millis(cred.expires_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -429,7 +436,7 @@ impl Store for SqliteStore {
         .bind(&row.value)
         .bind(&row.last_modified_user)
         .bind(to_millis(row.last_modified_date))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -442,7 +449,7 @@ impl Store for SqliteStore {
             .bind(account_id)
             .bind(region)
             .bind(setting_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -579,7 +586,7 @@ impl Store for SqliteStore {
         .bind(account_id)
         .bind(role_name_key(role_name))
         .bind(policy_arn)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -595,7 +602,7 @@ impl Store for SqliteStore {
         .bind(account_id)
         .bind(role_name_key(role_name))
         .bind(policy_arn)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -902,7 +909,7 @@ impl Store for SqliteStore {
             .bind(activation_id)
             .bind(account_id)
             .bind(region)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -1098,7 +1105,7 @@ impl Store for SqliteStore {
         .bind(&info.computer_name)
         .bind(&info.ssm_connection_channel)
         .bind(instance_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -1117,7 +1124,7 @@ impl Store for SqliteStore {
         )
         .bind(new_public_key)
         .bind(instance_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -1143,7 +1150,7 @@ impl Store for SqliteStore {
         .bind(instance_id)
         .bind(account_id)
         .bind(region)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

@@ -57,6 +57,9 @@ struct ServerArgs {
     /// File holding the key that encrypts secrets at rest (default: secret.key in the data dir).
     #[arg(long, env = "CORRAL_SECRET_KEY_FILE")]
     secret_key_file: Option<PathBuf>,
+    /// Seconds without a health ping after which a managed instance shows ConnectionLost.
+    #[arg(long, env = "CORRAL_PING_TIMEOUT_SECS", default_value_t = 600)]
+    ping_timeout_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -100,6 +103,9 @@ fn server_config(args: ServerArgs) -> ServerConfig {
     config.region = args.region;
     config.account_id = args.account_id;
     config.secret_key_file = args.secret_key_file;
+    config.ping_timeout = std::time::Duration::from_secs(args.ping_timeout_secs);
+    // Only for measuring what the trail costs; a deployment never turns it off.
+    config.audit_enabled = std::env::var("CORRAL_AUDIT").map(|v| v != "off").unwrap_or(true);
     config.admin_key = match (
         std::env::var("CORRAL_ADMIN_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty()),
         std::env::var("CORRAL_ADMIN_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty()),

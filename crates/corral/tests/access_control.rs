@@ -280,3 +280,77 @@ async fn lookup_events_rejects_bad_queries() {
     let resp = call(serde_json::json!({"NextToken": "forged"})).send(&server).await;
     assert_eq!(resp.error_code().as_deref(), Some("InvalidNextTokenException"), "{}", resp.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assumed_role_credentials_expire() {
+    let (_dir, server) = TestServer::start_fresh();
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:root"}},"Action":"sts:AssumeRole"}}]}}"#,
+        server.account_id
+    );
+    let r = server
+        .iam(&format!("Action=CreateRole&RoleName=Reader&AssumeRolePolicyDocument={}", form_encode(&trust)))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = server.iam(&format!("Action=AttachRolePolicy&RoleName=Reader&PolicyArn={}", form_encode(READ_ONLY))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The admin may assume it (the trust names the account); the session works...
+    let out = server
+        .sts()
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{}:role/Reader", server.account_id))
+        .role_session_name("short")
+        .duration_seconds(900)
+        .send()
+        .await
+        .expect("AssumeRole");
+    let creds = out.credentials().expect("creds");
+    let left = creds.expiration().secs() - time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!((850..=905).contains(&left), "{left}");
+    let session = server.sdk_config_with(creds.access_key_id(), creds.secret_access_key(), Some(creds.session_token()));
+    aws_sdk_ssm::Client::new(&session).describe_instance_information().send().await.expect("session works");
+    // ...and the same kind of session past its expiry is refused as expired.
+    let role = {
+        let key = corral_store::load_or_create_key_file(&server.data_dir.join("secret.key")).expect("key");
+        let store = corral_store::open(&format!("sqlite://{}", server.data_dir.join("corral.db").display()), key)
+            .await
+            .expect("store");
+        let role = store.get_role(&server.account_id, "Reader").await.expect("get").expect("role");
+        let now = time::OffsetDateTime::now_utc();
+        store
+            .create_session_credential(&corral_store::SessionCredential {
+                access_key_id: "ASIAEXPIREDROLE00000".into(),
+                account_id: server.account_id.clone(),
+                secret_access_key: "expiredRoleSecret000000000000000000000000".into(),
+                session_token_hash: corral_server::ids::session_token_hash("expired-role-token"),
+                principal: corral_store::SessionPrincipal::AssumedRole {
+                    role_name: role.role_name.clone(),
+                    role_id: role.role_id.clone(),
+                    session_name: "old".into(),
+                },
+                created_at: now - time::Duration::hours(2),
+                expires_at: now - time::Duration::seconds(1),
+            })
+            .await
+            .expect("insert");
+        role
+    };
+    assert_eq!(role.role_name, "Reader");
+    let expired = server.sdk_config_with(
+        "ASIAEXPIREDROLE00000",
+        "expiredRoleSecret000000000000000000000000",
+        Some("expired-role-token"),
+    );
+    let err = aws_sdk_ssm::Client::new(&expired).describe_instance_information().send().await.expect_err("expired");
+    assert_eq!(err.code(), Some("ExpiredTokenException"));
+    // Session names that look like managed instances are reserved.
+    let err = server
+        .sts()
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{}:role/Reader", server.account_id))
+        .role_session_name("mi-0123456789abcdef0")
+        .send()
+        .await
+        .expect_err("reserved");
+    assert_eq!(aws_sdk_sts::error::ProvideErrorMetadata::code(&err), Some("ValidationError"));
+}

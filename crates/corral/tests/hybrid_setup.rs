@@ -446,3 +446,24 @@ async fn standard_tier_holds_at_most_1000_instances() {
     let got = ssm.get_service_setting().setting_id(TIER).send().await.expect("get");
     assert_eq!(got.service_setting().and_then(|s| s.setting_value()), Some("advanced"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silence_turns_online_into_connection_lost() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let opts = StartOptions { args: vec!["--ping-timeout-secs".into(), "2".into()], ..Default::default() };
+    let server = TestServer::start(&dir.path().join("data"), opts).expect("start");
+    server.create_instance_role("SSMServiceRole").await;
+    let (id, code) = server.create_activation("SSMServiceRole", 1, None, &[]).await;
+    let inst = register_and_get_token(&server, &id, &code, &MachineIdentity::generate()).await;
+    let status = || async {
+        let out = server.ssm().describe_instance_information().send().await.expect("describe");
+        out.instance_information_list()[0].ping_status().map(|s| s.as_str().to_string()).unwrap_or_default()
+    };
+    assert_eq!(status().await, "ConnectionLost", "registered but never pinged");
+    assert_eq!(ping(&server, &inst, full_ping(&inst.instance_id)).await.status, 200);
+    assert_eq!(status().await, "Online");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(status().await, "ConnectionLost");
+    assert_eq!(ping(&server, &inst, full_ping(&inst.instance_id)).await.status, 200);
+    assert_eq!(status().await, "Online");
+}

@@ -360,7 +360,7 @@ pub(super) async fn update_access_key_status(
             .bind(access_key_id)
             .bind(account_id)
             .bind(user_name)
-            .execute(&store.pool)
+            .execute(&store.writer)
             .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
@@ -381,7 +381,7 @@ pub(super) async fn delete_access_key(
         .bind(access_key_id)
         .bind(account_id)
         .bind(user_name)
-        .execute(&store.pool)
+        .execute(&store.writer)
         .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
@@ -402,7 +402,7 @@ pub(super) async fn create_group(store: &SqliteStore, group: &IamGroup) -> Store
     .bind(&group.path)
     .bind(&group.arn)
     .bind(to_millis(group.created_at))
-    .execute(&store.pool)
+    .execute(&store.writer)
     .await?;
     Ok(())
 }
@@ -470,7 +470,7 @@ pub(super) async fn add_user_to_group(
     .bind(account_id)
     .bind(group_name)
     .bind(user_name)
-    .execute(&store.pool)
+    .execute(&store.writer)
     .await?;
     Ok(())
 }
@@ -488,7 +488,7 @@ pub(super) async fn remove_user_from_group(
         .bind(account_id)
         .bind(group_name)
         .bind(user_name)
-        .execute(&store.pool)
+        .execute(&store.writer)
         .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
@@ -860,7 +860,7 @@ pub(super) async fn detach_policy(
         key_col = t.key_column
     );
     let done =
-        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn).execute(&store.pool).await?;
+        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn).execute(&store.writer).await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
@@ -1016,7 +1016,7 @@ pub(super) async fn delete_inline_policy(
         key_col = t.key_column
     );
     let done =
-        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_name).execute(&store.pool).await?;
+        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_name).execute(&store.writer).await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
@@ -1040,7 +1040,7 @@ pub(super) async fn update_assume_role_policy(
             .bind(document)
             .bind(account_id)
             .bind(role_name_key(role_name))
-            .execute(&store.pool)
+            .execute(&store.writer)
             .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
