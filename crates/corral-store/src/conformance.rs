@@ -24,6 +24,8 @@ mod iam;
 pub use iam::*;
 mod audit;
 pub use audit::*;
+mod audit_slot;
+pub use audit_slot::*;
 
 /// Calls `$m! { case, case, ... }` with the name of every conformance case.
 macro_rules! conformance_cases {
@@ -70,6 +72,12 @@ macro_rules! conformance_cases {
             audit_lookup_time_range_and_paging,
             audit_hostile_strings,
             audit_verify_detects_tampering,
+            audit_slot_write_carries_record,
+            audit_slot_failed_write_appends_nothing,
+            audit_slot_once_per_scope,
+            audit_slot_reads_append_nothing,
+            audit_slot_unstaged_appends_nothing,
+            audit_slot_concurrent_scopes,
         }
     };
 }

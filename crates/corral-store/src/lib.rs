@@ -16,6 +16,9 @@
 //!   (activation codes) are stored as keyed hashes ([`Store::secret_hash`]) under the same key.
 //! - Timestamps have millisecond precision on both backends: sub-millisecond parts are
 //!   truncated on write and values are read back in UTC.
+//! - Audit records can be written in the same transaction as the change they describe: inside
+//!   [`with_audit_slot`], the first write that commits also appends the staged record as its
+//!   last statement ([`AuditSlot`]; the rules are in the `pending_audit` module's docs).
 //! - Strings containing a NUL character are refused with [`StoreError::InvalidInput`] on both
 //!   backends (PostgreSQL cannot store NUL in TEXT; SQLite would, so we refuse it up front).
 //!
@@ -32,6 +35,7 @@ mod common;
 mod crypto;
 mod error;
 mod model;
+mod pending_audit;
 mod postgres;
 mod sqlite;
 
@@ -61,6 +65,8 @@ pub use audit::{
     audit_chain_hash, verify_chain, AuditFilter, AuditRecord, AuditResource, ChainBreak, ChainBreakReason,
     StoredAuditRecord, AUDIT_GENESIS_HASH,
 };
+// Audit records committed in the same transaction as the write they describe.
+pub use pending_audit::{current_audit_slot, with_audit_slot, AuditSlot};
 
 /// Which engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,6 +107,11 @@ pub async fn open(url: &str, secret_key: SecretKey) -> StoreResult<Arc<dyn Store
 /// `Ok`, the change is durable and visible to every replica. Reads return `Ok(None)` for a
 /// missing row; writes return [`StoreError::AlreadyExists`] on a duplicate key and
 /// [`StoreError::NotFound`] when a row they refer to (account, user) does not exist.
+///
+/// Inside [`with_audit_slot`] with a staged record, the first write method of the task that
+/// commits (one-statement writes then run in a transaction too) appends that record in the
+/// same transaction, as its last statement, and fails without changing anything if the record
+/// cannot be stored; reads and [`Store::append_audit`] never take the staged record.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The engine behind this store.
@@ -523,6 +534,7 @@ pub trait Store: Send + Sync + 'static {
     /// IMMEDIATE`). Returns the record as stored (`event_time` truncated to the millisecond).
     /// [`StoreError::AlreadyExists`] (nothing appended) if the chain already has a record with
     /// this `event_id`; [`StoreError::InvalidInput`] for unstorable text (NUL) or times.
+    /// Appends only `record`: a record staged in an [`AuditSlot`] stays for the next write.
     async fn append_audit(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord>;
 
     /// A LookupEvents page, newest first (by `event_time`, then `seq`): the chain's records

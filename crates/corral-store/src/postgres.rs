@@ -19,6 +19,7 @@ use crate::model::{
 use crate::model::{
     AccessKeyMetadata, IamEntity, IamGroup, IdentityPolicies, ManagedPolicy, ManagedPolicyVersion, PolicySubject,
 };
+use crate::pending_audit::{self, Claim};
 use crate::{Backend, Store};
 
 // IAM access control (users, keys, groups, managed and inline policies).
@@ -41,6 +42,31 @@ fn ts(t: OffsetDateTime) -> StoreResult<OffsetDateTime> {
     truncate_millis(t)
 }
 
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Commits a write transaction (one from [`PgStore::begin_write`]). Every write path commits
+/// through here: inside [`crate::with_audit_slot`] with a staged, unwritten record, the record
+/// is appended to its chain as the LAST statement of `tx` (it locks the chain's head row, so
+/// every transaction takes that lock last and holds no head lock while waiting for another
+/// row), and the slot is marked written once the commit succeeded (see `crate::pending_audit`).
+async fn commit_write(tx: Tx) -> StoreResult<()> {
+    commit_claimed(tx, pending_audit::claim()).await
+}
+
+/// [`commit_write`] with the record already claimed (or none).
+async fn commit_claimed(mut tx: Tx, claim: Option<Claim>) -> StoreResult<()> {
+    let Some(claim) = claim else {
+        tx.commit().await?;
+        return Ok(());
+    };
+    // Dropping `claim` on an error gives the record back to the slot; dropping `tx` rolls back.
+    let stored = audit::append_in_tx(&mut tx, claim.record()).await?;
+    tx.commit().await?;
+    claim.written(stored);
+    Ok(())
+}
+
 // === impl PgStore ===
 
 impl PgStore {
@@ -52,6 +78,28 @@ impl PgStore {
         // together apply each migration once.
         MIGRATOR.run(&pool).await?;
         Ok(PgStore { pool, sealer })
+    }
+
+    /// A write transaction; commit it with [`commit_write`].
+    async fn begin_write(&self) -> StoreResult<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// A one-statement write. Outside an audit scope with a staged record it autocommits as
+    /// before; inside one it runs in a write transaction that also carries the record
+    /// ([`commit_write`]). With `must_change`, no affected row is [`StoreError::NotFound`]
+    /// (and nothing commits).
+    async fn write_one(&self, query: PgQuery<'_>, must_change: bool) -> StoreResult<()> {
+        let Some(claim) = pending_audit::claim() else {
+            let done = query.execute(&self.pool).await?;
+            return if must_change && done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) };
+        };
+        let mut tx = self.begin_write().await?;
+        let done = query.execute(&mut *tx).await?;
+        if must_change && done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        commit_claimed(tx, Some(claim)).await
     }
 
     fn access_key_from_row(&self, row: &PgRow) -> StoreResult<AccessKey> {
@@ -201,14 +249,15 @@ impl Store for PgStore {
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
         crate::common::check_text("meta key", key)?;
         crate::common::check_text("meta value", value)?;
-        sqlx::query(UPSERT_META).bind(key).bind(value).execute(&self.pool).await?;
+        let query = sqlx::query(UPSERT_META).bind(key).bind(value);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
     async fn bootstrap(&self, account: &Account, admin: &IamUser, key: &AccessKey) -> StoreResult<()> {
         validate_bootstrap(account, admin, key)?;
         let sealed = self.sealer.seal(Purpose::AccessKey, &key.access_key_id, &key.secret_access_key)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Under READ COMMITTED two replicas could both see "no account" and bootstrap twice;
         // this lock mode conflicts with itself, so the second waits and then sees the first.
         sqlx::query("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
@@ -236,13 +285,14 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query(UPSERT_META).bind("default_account_id").bind(&account.account_id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
         account.validate()?;
-        sqlx::query(INSERT_ACCOUNT).bind(&account.account_id).bind(ts(account.created_at)?).execute(&self.pool).await?;
+        let query = sqlx::query(INSERT_ACCOUNT).bind(&account.account_id).bind(ts(account.created_at)?);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -260,15 +310,14 @@ impl Store for PgStore {
 
     async fn create_user(&self, user: &IamUser) -> StoreResult<()> {
         user.validate()?;
-        sqlx::query(INSERT_USER)
+        let query = sqlx::query(INSERT_USER)
             .bind(&user.account_id)
             .bind(&user.user_name)
             .bind(&user.user_id)
             .bind(&user.path)
             .bind(&user.arn)
-            .bind(ts(user.created_at)?)
-            .execute(&self.pool)
-            .await?;
+            .bind(ts(user.created_at)?);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -290,15 +339,14 @@ impl Store for PgStore {
     async fn create_access_key(&self, key: &AccessKey) -> StoreResult<()> {
         key.validate()?;
         let sealed = self.sealer.seal(Purpose::AccessKey, &key.access_key_id, &key.secret_access_key)?;
-        sqlx::query(INSERT_ACCESS_KEY)
+        let query = sqlx::query(INSERT_ACCESS_KEY)
             .bind(&key.access_key_id)
             .bind(&key.account_id)
             .bind(&key.user_name)
             .bind(&sealed)
             .bind(key.status.as_str())
-            .bind(ts(key.created_at)?)
-            .execute(&self.pool)
-            .await?;
+            .bind(ts(key.created_at)?);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -320,7 +368,7 @@ impl Store for PgStore {
         cred.validate()?;
         let sealed = self.sealer.seal(Purpose::SessionCredential, &cred.access_key_id, &cred.secret_access_key)?;
         let (principal_type, user_name, role_name, role_id, session_name) = cred.principal.to_columns();
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO session_credentials (access_key_id, account_id, secret_access_key_enc, \
              session_token_hash, principal_type, user_name, role_name, role_id, session_name, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -335,9 +383,8 @@ impl Store for PgStore {
         .bind(role_id)
         .bind(session_name)
         .bind(ts(cred.created_at)?)
-        .bind(ts(cred.expires_at)?)
-        .execute(&self.pool)
-        .await?;
+        .bind(ts(cred.expires_at)?);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -390,7 +437,7 @@ impl Store for PgStore {
 
     async fn put_service_setting(&self, row: &ServiceSettingRow) -> StoreResult<()> {
         row.validate()?;
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO service_settings (account_id, region, setting_id, value, \
              last_modified_user, last_modified_date) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (account_id, region, setting_id) DO UPDATE SET \
@@ -402,9 +449,8 @@ impl Store for PgStore {
         .bind(&row.setting_id)
         .bind(&row.value)
         .bind(&row.last_modified_user)
-        .bind(ts(row.last_modified_date)?)
-        .execute(&self.pool)
-        .await?;
+        .bind(ts(row.last_modified_date)?);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -412,12 +458,12 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(region) || unstorable(setting_id) {
             return Ok(());
         }
-        sqlx::query("DELETE FROM service_settings WHERE account_id = $1 AND region = $2 AND setting_id = $3")
-            .bind(account_id)
-            .bind(region)
-            .bind(setting_id)
-            .execute(&self.pool)
-            .await?;
+        let query =
+            sqlx::query("DELETE FROM service_settings WHERE account_id = $1 AND region = $2 AND setting_id = $3")
+                .bind(account_id)
+                .bind(region)
+                .bind(setting_id);
+        self.write_one(query, false).await?;
         Ok(())
     }
     // --- IAM roles ---
@@ -425,7 +471,7 @@ impl Store for PgStore {
     async fn create_role(&self, role: &IamRole) -> StoreResult<()> {
         role.validate()?;
         let key = role_name_key(&role.role_name);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO iam_roles (account_id, role_name_key, role_name, role_id, path, arn, \
              assume_role_policy_document, description, max_session_duration, created_at) \
@@ -452,7 +498,7 @@ impl Store for PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -496,7 +542,7 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         let key = role_name_key(role_name);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // FOR UPDATE conflicts with the key-share lock a concurrent attach's foreign key check
         // takes, so an attachment either commits first (and is seen below) or fails afterwards.
         let role_id: Option<String> =
@@ -537,7 +583,7 @@ impl Store for PgStore {
             .bind(&key)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -547,15 +593,14 @@ impl Store for PgStore {
         }
         check_text("policy_arn", policy_arn)?;
         // A missing role fails the foreign key (NotFound); attaching twice changes nothing.
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO iam_role_policy_attachments (account_id, role_name_key, policy_arn) \
              VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(account_id)
         .bind(role_name_key(role_name))
-        .bind(policy_arn)
-        .execute(&self.pool)
-        .await?;
+        .bind(policy_arn);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -563,18 +608,14 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(role_name) || unstorable(policy_arn) {
             return Err(StoreError::NotFound);
         }
-        let done = sqlx::query(
+        let query = sqlx::query(
             "DELETE FROM iam_role_policy_attachments \
              WHERE account_id = $1 AND role_name_key = $2 AND policy_arn = $3",
         )
         .bind(account_id)
         .bind(role_name_key(role_name))
-        .bind(policy_arn)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(policy_arn);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -803,7 +844,7 @@ impl Store for PgStore {
 
     async fn create_activation(&self, activation: &Activation) -> StoreResult<()> {
         activation.validate()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO activations (activation_id, account_id, region, code_hash, description, \
              default_instance_name, iam_role, registration_limit, registrations_count, \
@@ -830,7 +871,7 @@ impl Store for PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -873,15 +914,11 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         // Its tags go with it (ON DELETE CASCADE); instances registered with it stay.
-        let done = sqlx::query("DELETE FROM activations WHERE activation_id = $1 AND account_id = $2 AND region = $3")
+        let query = sqlx::query("DELETE FROM activations WHERE activation_id = $1 AND account_id = $2 AND region = $3")
             .bind(activation_id)
             .bind(account_id)
-            .bind(region)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+            .bind(region);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -896,7 +933,7 @@ impl Store for PgStore {
         // Racing registrations queue on two row locks: the activation's (FOR UPDATE below) and
         // the region's count row (the upsert after the checks). Under READ COMMITTED each
         // locked read sees the latest committed values, so the checks hold until commit.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             activation_columns!(),
@@ -969,7 +1006,7 @@ impl Store for PgStore {
             .bind(&activation.activation_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(RegistrationOutcome::Registered(ManagedInstance {
             account_id: activation.account_id,
             region: activation.region,
@@ -1054,7 +1091,7 @@ impl Store for PgStore {
         }
         info.validate()?;
         check_time("at", at)?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE managed_instances SET last_ping_at = $1, \
              agent_name = COALESCE($2, agent_name), agent_status = COALESCE($3, agent_status), \
              agent_version = COALESCE($4, agent_version), platform_type = COALESCE($5, platform_type), \
@@ -1074,12 +1111,8 @@ impl Store for PgStore {
         .bind(&info.ip_address)
         .bind(&info.computer_name)
         .bind(&info.ssm_connection_channel)
-        .bind(instance_id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(instance_id);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -1089,16 +1122,12 @@ impl Store for PgStore {
         }
         check_text("public_key", new_public_key)?;
         // The right-hand sides read the row's old values, so the old key becomes the previous one.
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE managed_instances SET previous_public_key = public_key, public_key = $1 WHERE instance_id = $2",
         )
         .bind(new_public_key)
-        .bind(instance_id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(instance_id);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -1113,18 +1142,14 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         check_text("iam_role", iam_role)?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE managed_instances SET iam_role = $1 WHERE instance_id = $2 AND account_id = $3 AND region = $4",
         )
         .bind(iam_role)
         .bind(instance_id)
         .bind(account_id)
-        .bind(region)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(region);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -1132,7 +1157,7 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(region) || unstorable(instance_id) {
             return Err(StoreError::NotFound);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // The instance's tags go with it (ON DELETE CASCADE).
         let done =
             sqlx::query("DELETE FROM managed_instances WHERE instance_id = $1 AND account_id = $2 AND region = $3")
@@ -1157,7 +1182,7 @@ impl Store for PgStore {
             .bind(region)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -1173,7 +1198,7 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         check_tags(tags)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Locking the instance row serialises tag changes, so the count check below is exact.
         let exists: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM managed_instances WHERE instance_id = $1 AND account_id = $2 AND region = $3 FOR UPDATE",
@@ -1207,7 +1232,7 @@ impl Store for PgStore {
             // Dropping the transaction rolls the upserts back.
             return Err(StoreError::Conflict("TooManyTags".into()));
         }
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -1221,7 +1246,7 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(region) || unstorable(instance_id) {
             return Err(StoreError::NotFound);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Locking the instance row serialises tag changes, so the count check below is exact.
         let exists: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM managed_instances WHERE instance_id = $1 AND account_id = $2 AND region = $3 FOR UPDATE",
@@ -1242,7 +1267,7 @@ impl Store for PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 

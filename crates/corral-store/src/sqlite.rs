@@ -22,6 +22,7 @@ use crate::model::{
 use crate::model::{
     AccessKeyMetadata, IamEntity, IamGroup, IdentityPolicies, ManagedPolicy, ManagedPolicyVersion, PolicySubject,
 };
+use crate::pending_audit::{self, Claim};
 use crate::{Backend, Store};
 
 // IAM access control (users, keys, groups, managed and inline policies).
@@ -45,17 +46,69 @@ pub(crate) struct SqliteStore {
     sealer: Sealer,
 }
 
+type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Commits a write transaction (one from [`SqliteStore::begin_write`]). Every write path
+/// commits through here: inside [`crate::with_audit_slot`] with a staged, unwritten record, the
+/// record is appended to its chain as the last statement of `tx`, and the slot is marked
+/// written once the commit succeeded (see `crate::pending_audit`).
+async fn commit_write(tx: Tx) -> StoreResult<()> {
+    commit_claimed(tx, pending_audit::claim()).await
+}
+
+/// [`commit_write`] with the record already claimed (or none).
+async fn commit_claimed(mut tx: Tx, claim: Option<Claim>) -> StoreResult<()> {
+    let Some(claim) = claim else {
+        tx.commit().await?;
+        return Ok(());
+    };
+    // Dropping `claim` on an error gives the record back to the slot; dropping `tx` rolls back.
+    let stored = audit::append_in_tx(&mut tx, claim.record()).await?;
+    tx.commit().await?;
+    claim.written(stored);
+    Ok(())
+}
+
+/// Takes Corral's own `synchronous=normal|full` parameter out of a SQLite URL.
+fn split_synchronous(url: &str) -> StoreResult<(String, SqliteSynchronous)> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), SqliteSynchronous::Normal)) };
+    let mut mode = SqliteSynchronous::Normal;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("synchronous", v)) => {
+                mode = match v.to_ascii_lowercase().as_str() {
+                    "normal" => SqliteSynchronous::Normal,
+                    "full" => SqliteSynchronous::Full,
+                    other => {
+                        return Err(StoreError::InvalidInput(format!(
+                            "synchronous={other} is not supported; use normal or full"
+                        )))
+                    }
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
+    Ok((url, mode))
+}
+
 // === impl SqliteStore ===
 
 impl SqliteStore {
     pub(crate) async fn open(url: &str, sealer: Sealer) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
+        let (url, synchronous) = split_synchronous(url)?;
+        let options = SqliteConnectOptions::from_str(&url)
             .map_err(|e| StoreError::InvalidInput(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: each commit fsyncs the WAL, so acknowledged writes survive kill -9 and
-            // power loss. (NORMAL with WAL only survives a process crash.)
-            .synchronous(SqliteSynchronous::Full)
+            // NORMAL (the default) with WAL: a commit is in the WAL before it is acknowledged, so
+            // it survives the process being killed (kill -9); only a power loss or kernel crash
+            // can drop the last commits. `?synchronous=full` fsyncs every commit to survive those
+            // too, at several times the cost per write.
+            .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let file = options.get_filename();
@@ -74,8 +127,25 @@ impl SqliteStore {
     /// A write transaction that takes SQLite's write lock up front. A deferred transaction
     /// that reads first and writes later can fail with SQLITE_BUSY without waiting when
     /// another connection writes in between; `BEGIN IMMEDIATE` waits (busy_timeout) instead.
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    async fn begin_write(&self) -> StoreResult<Tx> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A one-statement write. Outside an audit scope with a staged record it autocommits as
+    /// before; inside one it runs in a write transaction that also carries the record
+    /// ([`commit_write`]). With `must_change`, no affected row is [`StoreError::NotFound`]
+    /// (and nothing commits).
+    async fn write_one(&self, query: SqliteQuery<'_>, must_change: bool) -> StoreResult<()> {
+        let Some(claim) = pending_audit::claim() else {
+            let done = query.execute(&self.writer).await?;
+            return if must_change && done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) };
+        };
+        let mut tx = self.begin_write().await?;
+        let done = query.execute(&mut *tx).await?;
+        if must_change && done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        commit_claimed(tx, Some(claim)).await
     }
 
     fn access_key_from_row(&self, row: &SqliteRow) -> StoreResult<AccessKey> {
@@ -227,7 +297,8 @@ impl Store for SqliteStore {
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
         crate::common::check_text("meta key", key)?;
         crate::common::check_text("meta value", value)?;
-        sqlx::query(UPSERT_META).bind(key).bind(value).execute(&self.writer).await?;
+        let query = sqlx::query(UPSERT_META).bind(key).bind(value);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -263,17 +334,14 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query(UPSERT_META).bind("default_account_id").bind(&account.account_id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
         account.validate()?;
-        sqlx::query(INSERT_ACCOUNT)
-            .bind(&account.account_id)
-            .bind(to_millis(account.created_at))
-            .execute(&self.writer)
-            .await?;
+        let query = sqlx::query(INSERT_ACCOUNT).bind(&account.account_id).bind(to_millis(account.created_at));
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -293,15 +361,14 @@ impl Store for SqliteStore {
 
     async fn create_user(&self, user: &IamUser) -> StoreResult<()> {
         user.validate()?;
-        sqlx::query(INSERT_USER)
+        let query = sqlx::query(INSERT_USER)
             .bind(&user.account_id)
             .bind(&user.user_name)
             .bind(&user.user_id)
             .bind(&user.path)
             .bind(&user.arn)
-            .bind(to_millis(user.created_at))
-            .execute(&self.writer)
-            .await?;
+            .bind(to_millis(user.created_at));
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -323,15 +390,14 @@ impl Store for SqliteStore {
     async fn create_access_key(&self, key: &AccessKey) -> StoreResult<()> {
         key.validate()?;
         let sealed = self.sealer.seal(Purpose::AccessKey, &key.access_key_id, &key.secret_access_key)?;
-        sqlx::query(INSERT_ACCESS_KEY)
+        let query = sqlx::query(INSERT_ACCESS_KEY)
             .bind(&key.access_key_id)
             .bind(&key.account_id)
             .bind(&key.user_name)
             .bind(&sealed)
             .bind(key.status.as_str())
-            .bind(to_millis(key.created_at))
-            .execute(&self.writer)
-            .await?;
+            .bind(to_millis(key.created_at));
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -353,7 +419,7 @@ impl Store for SqliteStore {
         cred.validate()?;
         let sealed = self.sealer.seal(Purpose::SessionCredential, &cred.access_key_id, &cred.secret_access_key)?;
         let (principal_type, user_name, role_name, role_id, session_name) = cred.principal.to_columns();
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO session_credentials (access_key_id, account_id, secret_access_key_enc, \
              session_token_hash, principal_type, user_name, role_name, role_id, session_name, \
              created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -368,9 +434,8 @@ impl Store for SqliteStore {
         .bind(role_id)
         .bind(session_name)
         .bind(to_millis(cred.created_at))
-        .bind(to_millis(cred.expires_at))
-        .execute(&self.writer)
-        .await?;
+        .bind(to_millis(cred.expires_at));
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -423,7 +488,7 @@ impl Store for SqliteStore {
 
     async fn put_service_setting(&self, row: &ServiceSettingRow) -> StoreResult<()> {
         row.validate()?;
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO service_settings (account_id, region, setting_id, value, \
              last_modified_user, last_modified_date) VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (account_id, region, setting_id) DO UPDATE SET \
@@ -435,9 +500,8 @@ impl Store for SqliteStore {
         .bind(&row.setting_id)
         .bind(&row.value)
         .bind(&row.last_modified_user)
-        .bind(to_millis(row.last_modified_date))
-        .execute(&self.writer)
-        .await?;
+        .bind(to_millis(row.last_modified_date));
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -445,12 +509,11 @@ impl Store for SqliteStore {
         if unstorable(account_id) || unstorable(region) || unstorable(setting_id) {
             return Ok(());
         }
-        sqlx::query("DELETE FROM service_settings WHERE account_id = ? AND region = ? AND setting_id = ?")
+        let query = sqlx::query("DELETE FROM service_settings WHERE account_id = ? AND region = ? AND setting_id = ?")
             .bind(account_id)
             .bind(region)
-            .bind(setting_id)
-            .execute(&self.writer)
-            .await?;
+            .bind(setting_id);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -486,7 +549,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -569,7 +632,7 @@ impl Store for SqliteStore {
             .bind(&key)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -579,15 +642,14 @@ impl Store for SqliteStore {
         }
         check_text("policy_arn", policy_arn)?;
         // A missing role fails the foreign key (NotFound); attaching twice changes nothing.
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO iam_role_policy_attachments (account_id, role_name_key, policy_arn) \
              VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(account_id)
         .bind(role_name_key(role_name))
-        .bind(policy_arn)
-        .execute(&self.writer)
-        .await?;
+        .bind(policy_arn);
+        self.write_one(query, false).await?;
         Ok(())
     }
 
@@ -595,18 +657,14 @@ impl Store for SqliteStore {
         if unstorable(account_id) || unstorable(role_name) || unstorable(policy_arn) {
             return Err(StoreError::NotFound);
         }
-        let done = sqlx::query(
+        let query = sqlx::query(
             "DELETE FROM iam_role_policy_attachments \
              WHERE account_id = ? AND role_name_key = ? AND policy_arn = ?",
         )
         .bind(account_id)
         .bind(role_name_key(role_name))
-        .bind(policy_arn)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(policy_arn);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -862,7 +920,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -905,15 +963,11 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound);
         }
         // Its tags go with it (ON DELETE CASCADE); instances registered with it stay.
-        let done = sqlx::query("DELETE FROM activations WHERE activation_id = ? AND account_id = ? AND region = ?")
+        let query = sqlx::query("DELETE FROM activations WHERE activation_id = ? AND account_id = ? AND region = ?")
             .bind(activation_id)
             .bind(account_id)
-            .bind(region)
-            .execute(&self.writer)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+            .bind(region);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -999,7 +1053,7 @@ impl Store for SqliteStore {
             .bind(&activation.activation_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(RegistrationOutcome::Registered(ManagedInstance {
             account_id: activation.account_id,
             region: activation.region,
@@ -1084,7 +1138,7 @@ impl Store for SqliteStore {
         }
         info.validate()?;
         check_time("at", at)?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE managed_instances SET last_ping_at = ?, \
              agent_name = COALESCE(?, agent_name), agent_status = COALESCE(?, agent_status), \
              agent_version = COALESCE(?, agent_version), platform_type = COALESCE(?, platform_type), \
@@ -1104,12 +1158,8 @@ impl Store for SqliteStore {
         .bind(&info.ip_address)
         .bind(&info.computer_name)
         .bind(&info.ssm_connection_channel)
-        .bind(instance_id)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(instance_id);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -1119,16 +1169,12 @@ impl Store for SqliteStore {
         }
         check_text("public_key", new_public_key)?;
         // The right-hand sides read the row's old values, so the old key becomes the previous one.
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE managed_instances SET previous_public_key = public_key, public_key = ? WHERE instance_id = ?",
         )
         .bind(new_public_key)
-        .bind(instance_id)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(instance_id);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -1143,18 +1189,14 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound);
         }
         check_text("iam_role", iam_role)?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE managed_instances SET iam_role = ? WHERE instance_id = ? AND account_id = ? AND region = ?",
         )
         .bind(iam_role)
         .bind(instance_id)
         .bind(account_id)
-        .bind(region)
-        .execute(&self.writer)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(region);
+        self.write_one(query, true).await?;
         Ok(())
     }
 
@@ -1186,7 +1228,7 @@ impl Store for SqliteStore {
             .bind(region)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -1235,7 +1277,7 @@ impl Store for SqliteStore {
             // Dropping the transaction rolls the upserts back.
             return Err(StoreError::Conflict("TooManyTags".into()));
         }
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -1269,7 +1311,7 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
+        commit_write(tx).await?;
         Ok(())
     }
 
@@ -1317,3 +1359,17 @@ impl Store for SqliteStore {
 /// The audit trail's SQL on SQLite.
 mod audit;
 use crate::audit::{AuditFilter, AuditRecord, StoredAuditRecord};
+
+#[cfg(test)]
+mod synchronous_tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_parameter_is_ours_to_take() {
+        let (url, mode) = split_synchronous("sqlite:///d/corral.db").expect("plain");
+        assert_eq!((url.as_str(), matches!(mode, SqliteSynchronous::Normal)), ("sqlite:///d/corral.db", true));
+        let (url, mode) = split_synchronous("sqlite:///d/corral.db?synchronous=FULL&mode=rwc").expect("full");
+        assert_eq!((url.as_str(), matches!(mode, SqliteSynchronous::Full)), ("sqlite:///d/corral.db?mode=rwc", true));
+        assert!(split_synchronous("sqlite:///d/corral.db?synchronous=off").is_err());
+    }
+}

@@ -354,3 +354,26 @@ async fn assumed_role_credentials_expire() {
         .expect_err("reserved");
     assert_eq!(aws_sdk_sts::error::ProvideErrorMetadata::code(&err), Some("ValidationError"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_change_and_its_record_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let server = TestServer::start(&data, StartOptions::default()).expect("start");
+    server.create_instance_role("SSMServiceRole").await;
+    let out = server.ssm().create_activation().iam_role("SSMServiceRole").send().await.expect("create");
+    let id = out.activation_id().expect("id").to_string();
+    server.kill9();
+    let server = TestServer::start(&data, StartOptions::default()).expect("restart");
+    let records = aws_sdk_cloudtrail_lookup(&server, "EventName", "CreateActivation").await;
+    assert_eq!(records.len(), 1);
+    // The record carries the response (staged before the write), with the code hidden.
+    assert_eq!(records[0]["responseElements"]["activationId"], id.as_str());
+    assert_eq!(records[0]["responseElements"]["activationCode"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+    let verify = std::process::Command::new(corral_bin())
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("corral audit verify");
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}

@@ -14,53 +14,92 @@ pub const EVENT_VERSION: &str = "1.09";
 pub const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 
 /// Who made a call, as far as the edge knows it.
-pub enum Caller<'a> {
-    /// A SigV4-authenticated principal.
-    Principal(&'a RequestContext),
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A SigV4-authenticated principal, in the region of its signature.
+    Principal {
+        /// The principal.
+        principal: crate::context::Principal,
+        /// The region of the request.
+        region: String,
+    },
     /// A managed instance proving itself with its RSA key.
     Instance {
         /// The instance.
-        instance_id: &'a str,
+        instance_id: String,
         /// Its account.
-        account_id: &'a str,
+        account_id: String,
         /// Its region.
-        region: &'a str,
+        region: String,
     },
     /// The anonymous registration call.
     Anonymous {
         /// The account the record belongs to (the activation's, else the deployment's).
-        account_id: &'a str,
+        account_id: String,
         /// Its region.
-        region: &'a str,
+        region: String,
     },
 }
 
+impl Caller {
+    /// The caller of a SigV4 request.
+    pub fn of(ctx: &RequestContext) -> Caller {
+        Caller::Principal { principal: ctx.principal.clone(), region: ctx.region.clone() }
+    }
+}
+
 /// Everything a record is made of.
-pub struct Event<'a> {
+#[derive(Debug, Clone)]
+pub struct Event {
     /// Who.
-    pub caller: Caller<'a>,
+    pub caller: Caller,
     /// `ssm.amazonaws.com`, ...
-    pub event_source: &'a str,
+    pub event_source: String,
     /// The operation name.
-    pub event_name: &'a str,
+    pub event_name: String,
     /// Describe/Get/List/Lookup calls.
     pub read_only: bool,
     /// The request ID returned to the caller.
-    pub request_id: &'a str,
+    pub request_id: String,
     /// When the edge received it.
     pub event_time: OffsetDateTime,
-    /// The client's address and user agent.
+    /// The client's address.
     pub source_ip: String,
     /// The `User-Agent` header.
-    pub user_agent: Option<&'a str>,
+    pub user_agent: Option<String>,
     /// The `Host` header as the client sent it.
-    pub host: Option<&'a str>,
+    pub host: Option<String>,
     /// The request's input as JSON (wire member names), if it was readable.
-    pub request: Option<&'a Value>,
+    pub request: Option<Value>,
     /// The response's output as JSON, for successful mutating calls.
-    pub response: Option<&'a Value>,
+    pub response: Option<Value>,
     /// The error code and message of a failed call.
-    pub error: Option<(&'a str, &'a str)>,
+    pub error: Option<(String, String)>,
+}
+
+tokio::task_local! {
+    /// The event of the request the current task serves, so a handler can stage its output
+    /// into the record its store write will carry.
+    static CURRENT_EVENT: Event;
+}
+
+/// Runs a handler with its request's event in scope (see [`stage_output`]).
+pub async fn with_event<F: std::future::Future>(event: Event, fut: F) -> F::Output {
+    CURRENT_EVENT.scope(event, fut).await
+}
+
+/// Stages the record of the current request, now with the handler's `output` as its
+/// `responseElements`, so that the handler's next store write commits it in the same
+/// transaction. Handlers that create something call this right before their write; others get
+/// the record staged by the edge (without response elements). Outside a request it does nothing.
+pub fn stage_output<T: serde::Serialize>(output: &T) {
+    let _ = CURRENT_EVENT.try_with(|event| {
+        if let Some(slot) = corral_store::current_audit_slot() {
+            let mut event = event.clone();
+            event.response = serde_json::to_value(output).ok();
+            slot.stage(record(&event));
+        }
+    });
 }
 
 /// Members AWS never records in clear (matched on the camelCase name).
@@ -101,7 +140,7 @@ fn clean(s: &str) -> String {
 }
 
 /// The resources a call is about, for `LookupEvents` by resource type or name.
-fn resources(event: &Event<'_>) -> Vec<AuditResource> {
+fn resources(event: &Event) -> Vec<AuditResource> {
     let mut out = Vec::new();
     let mut add = |t: &str, n: &str| {
         // The store refuses NUL in indexed text; the full value stays in the JSON record.
@@ -110,7 +149,7 @@ fn resources(event: &Event<'_>) -> Vec<AuditResource> {
             out.push(AuditResource { resource_type: t.to_string(), resource_name: n.to_string() });
         }
     };
-    for v in [event.request, event.response].into_iter().flatten() {
+    for v in [event.request.as_ref(), event.response.as_ref()].into_iter().flatten() {
         let s = |k: &str| v.get(k).and_then(Value::as_str);
         if let Some(id) = s("InstanceId") {
             add("AWS::SSM::ManagedInstance", id);
@@ -155,10 +194,10 @@ fn resources(event: &Event<'_>) -> Vec<AuditResource> {
 }
 
 /// Builds the store record for an event.
-pub fn record(event: &Event<'_>) -> AuditRecord {
+pub fn record(event: &Event) -> AuditRecord {
     let (account_id, region, identity, username, access_key_id) = match &event.caller {
-        Caller::Principal(ctx) => {
-            let p = &ctx.principal;
+        Caller::Principal { principal, region } => {
+            let p = principal;
             let (identity, username) = match &p.kind {
                 PrincipalKind::User { user_name } | PrincipalKind::UserSession { user_name } => {
                     let mut id = json!({
@@ -186,7 +225,7 @@ pub fn record(event: &Event<'_>) -> AuditRecord {
                     Some(session_name.clone()),
                 ),
             };
-            (p.account_id.clone(), ctx.region.clone(), identity, username, Some(p.access_key_id.clone()))
+            (p.account_id.clone(), region.clone(), identity, username, Some(p.access_key_id.clone()))
         }
         Caller::Instance { instance_id, account_id, region } => (
             account_id.to_string(),
@@ -212,12 +251,12 @@ pub fn record(event: &Event<'_>) -> AuditRecord {
         "eventName": event.event_name,
         "awsRegion": region,
         "sourceIPAddress": event.source_ip,
-        "userAgent": event.user_agent.unwrap_or(""),
-        "requestParameters": event.request.map(|r| redact(r, event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty())),
+        "userAgent": event.user_agent.as_deref().unwrap_or(""),
+        "requestParameters": event.request.as_ref().map(|r| redact(r, &event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty())),
         "responseElements": if event.read_only || event.error.is_some() {
             Value::Null
         } else {
-            event.response.map(|r| redact(r, event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty())).unwrap_or(Value::Null)
+            event.response.as_ref().map(|r| redact(r, &event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty())).unwrap_or(Value::Null)
         },
         "requestID": event.request_id,
         "eventID": event_id,
@@ -227,9 +266,9 @@ pub fn record(event: &Event<'_>) -> AuditRecord {
         "managementEvent": true,
         "recipientAccountId": account_id,
         "eventCategory": "Management",
-        "tlsDetails": {"clientProvidedHostHeader": event.host.unwrap_or("")},
+        "tlsDetails": {"clientProvidedHostHeader": event.host.as_deref().unwrap_or("")},
     });
-    if let Some((code, message)) = event.error {
+    if let Some((code, message)) = &event.error {
         rec["errorCode"] = json!(code);
         rec["errorMessage"] = json!(message);
     }
@@ -238,13 +277,13 @@ pub fn record(event: &Event<'_>) -> AuditRecord {
         region,
         event_id,
         event_time: event.event_time,
-        event_name: event.event_name.to_string(),
-        event_source: event.event_source.to_string(),
+        event_name: event.event_name.clone(),
+        event_source: event.event_source.clone(),
         username: username.map(|u| clean(&u)),
         access_key_id: access_key_id.map(|k| clean(&k)),
         read_only: event.read_only,
         resources,
-        error_code: event.error.map(|(c, _)| c.to_string()),
+        error_code: event.error.as_ref().map(|(c, _)| c.clone()),
         record_json: rec.to_string(),
     }
 }

@@ -204,21 +204,74 @@ impl Call<'_> {
         }
     }
 
+    /// The audit event of this call, before its outcome is known.
+    fn event(
+        &self,
+        caller: audit::Caller,
+        service: &ServiceMeta,
+        route: &Route,
+        input: Option<&serde_json::Value>,
+    ) -> audit::Event {
+        audit::Event {
+            caller,
+            event_source: service.event_source.to_string(),
+            event_name: route.operation_name().to_string(),
+            read_only: route.read_only(),
+            request_id: self.request_id.to_string(),
+            event_time: self.received_at,
+            source_ip: self.peer.ip().to_string(),
+            user_agent: self.header("user-agent").map(str::to_string),
+            host: self.header("host").map(str::to_string),
+            request: input.cloned(),
+            response: None,
+            error: None,
+        }
+    }
+
+    /// Runs a handler with its audit record staged, so the handler's store write commits the
+    /// record in the same transaction as the change; then records calls that changed nothing
+    /// (reads, refusals, failures) on their own. A call whose record cannot be written is
+    /// answered with an internal error: nothing happens unrecorded.
+    async fn audited<F>(
+        &self,
+        event: audit::Event,
+        handler: F,
+    ) -> Result<(Vec<u8>, Option<serde_json::Value>), WireError>
+    where
+        F: std::future::Future<Output = Result<(Vec<u8>, Option<serde_json::Value>), WireError>>,
+    {
+        if !self.state.config.audit_enabled {
+            return handler.await;
+        }
+        let slot = corral_store::AuditSlot::new();
+        slot.stage(audit::record(&event));
+        let result = corral_store::with_audit_slot(slot.clone(), audit::with_event(event.clone(), handler)).await;
+        if slot.written().is_none() {
+            let mut event = event;
+            match &result {
+                Ok((_, response)) => event.response = response.clone(),
+                Err(e) => event.error = Some((e.code.clone(), e.message.clone())),
+            }
+            self.state.store.append_audit(&audit::record(&event)).await.map_err(|e| {
+                tracing::error!(error = %e, request_id = %self.request_id, "could not write the audit record");
+                EdgeError::Internal(e.to_string()).to_wire(self.protocol)
+            })?;
+        }
+        result
+    }
+
     async fn run(&self, route: Route) -> Result<Vec<u8>, WireError> {
         let service = route.service();
         let protocol = self.protocol;
         let op_name = route.operation_name();
         let input = self.input_json(&route);
-        let (caller, result, response_json) = match route.auth_mode() {
+        let parse = |b: &Vec<u8>| serde_json::from_slice::<serde_json::Value>(b).ok();
+        let (caller, result) = match route.auth_mode() {
             AuthMode::Anonymous => {
                 let ctx = AnonymousContext {
                     request_id: self.request_id.to_string(),
                     source_ip: self.peer.ip(),
                     received_at: self.received_at,
-                };
-                let result = match route {
-                    Route::Ssm(op) => services::ssm::dispatch_anonymous(self.state, &ctx, op, self.body).await,
-                    _ => Err(EdgeError::Internal("anonymous route outside SSM".into()).to_wire(protocol)),
                 };
                 // The record goes to the activation's account and region when there is one.
                 let activation_id = input.as_ref().and_then(|v| v.get("ActivationId")).and_then(|v| v.as_str());
@@ -226,22 +279,26 @@ impl Call<'_> {
                     Some(id) => self.state.store.get_activation(id).await.ok().flatten(),
                     None => None,
                 };
-                let (account, region) = match activation {
+                let (account_id, region) = match activation {
                     Some(a) => (a.account_id, a.region),
                     None => (self.state.default_account_id.clone(), self.state.config.region.clone()),
                 };
-                let response = result.as_ref().ok().and_then(|b| serde_json::from_slice(b).ok());
-                self.audit(
-                    audit::Caller::Anonymous { account_id: &account, region: &region },
-                    service,
-                    op_name,
-                    &route,
-                    input.as_ref(),
-                    response.as_ref(),
-                    result.as_ref().err(),
-                )
-                .await?;
-                return result;
+                let event =
+                    self.event(audit::Caller::Anonymous { account_id, region }, service, &route, input.as_ref());
+                let result = self
+                    .audited(event, async {
+                        match &route {
+                            Route::Ssm(op) => {
+                                services::ssm::dispatch_anonymous(self.state, &ctx, *op, self.body).await.map(|b| {
+                                    let json = parse(&b);
+                                    (b, json)
+                                })
+                            }
+                            _ => Err(EdgeError::Internal("anonymous route outside SSM".into()).to_wire(protocol)),
+                        }
+                    })
+                    .await;
+                ("anonymous".to_string(), result)
             }
             AuthMode::InstanceKey => {
                 let auth_header = auth::parse_authorization(self.headers).map_err(|e| e.to_wire(protocol))?;
@@ -257,27 +314,27 @@ impl Call<'_> {
                     instance,
                     received_at: self.received_at,
                 };
-                let result = match route {
-                    Route::Ssm(op) => services::ssm::dispatch_instance(self.state, &ctx, op, self.body).await,
-                    _ => Err(EdgeError::Internal("instance-key route outside SSM".into()).to_wire(protocol)),
-                };
-                let response = result.as_ref().ok().and_then(|b| serde_json::from_slice(b).ok());
                 let inst = &ctx.instance;
-                self.audit(
-                    audit::Caller::Instance {
-                        instance_id: &inst.instance_id,
-                        account_id: &inst.account_id,
-                        region: &inst.region,
-                    },
-                    service,
-                    op_name,
-                    &route,
-                    input.as_ref(),
-                    response.as_ref(),
-                    result.as_ref().err(),
-                )
-                .await?;
-                (inst.instance_id.clone(), result, None)
+                let caller = audit::Caller::Instance {
+                    instance_id: inst.instance_id.clone(),
+                    account_id: inst.account_id.clone(),
+                    region: inst.region.clone(),
+                };
+                let event = self.event(caller, service, &route, input.as_ref());
+                let result = self
+                    .audited(event, async {
+                        match &route {
+                            Route::Ssm(op) => {
+                                services::ssm::dispatch_instance(self.state, &ctx, *op, self.body).await.map(|b| {
+                                    let json = parse(&b);
+                                    (b, json)
+                                })
+                            }
+                            _ => Err(EdgeError::Internal("instance-key route outside SSM".into()).to_wire(protocol)),
+                        }
+                    })
+                    .await;
+                (inst.instance_id.clone(), result)
             }
             AuthMode::SigV4 => {
                 let auth_header = auth::parse_authorization(self.headers).map_err(|e| e.to_wire(protocol))?;
@@ -293,22 +350,13 @@ impl Call<'_> {
                     user_agent: self.header("user-agent").map(str::to_string),
                     received_at: self.received_at,
                 };
-                let (result, response_json) =
-                    self.authorize_and_dispatch(&ctx, route_ref(&route), &route, input.as_ref()).await;
-                self.audit(
-                    audit::Caller::Principal(&ctx),
-                    service,
-                    op_name,
-                    &route,
-                    input.as_ref(),
-                    response_json.as_ref(),
-                    result.as_ref().err(),
-                )
-                .await?;
-                (ctx.principal.arn.clone(), result, response_json)
+                let event = self.event(audit::Caller::of(&ctx), service, &route, input.as_ref());
+                let result = self
+                    .audited(event, self.authorize_and_dispatch(&ctx, route_ref(&route), &route, input.as_ref()))
+                    .await;
+                (ctx.principal.arn.clone(), result)
             }
         };
-        let _ = response_json;
         match &result {
             Ok(_) => {
                 tracing::info!(request_id = %self.request_id, service = service.name, operation = op_name, %caller, "ok")
@@ -317,7 +365,7 @@ impl Call<'_> {
                 tracing::info!(request_id = %self.request_id, service = service.name, operation = op_name, %caller, code = %e.code, "error")
             }
         }
-        result
+        result.map(|(body, _)| body)
     }
 
     /// Authorises a SigV4 request and runs its handler; returns the response body and, for
@@ -328,15 +376,12 @@ impl Call<'_> {
         op: authz::targets::Op,
         route: &Route,
         input: Option<&serde_json::Value>,
-    ) -> (Result<Vec<u8>, WireError>, Option<serde_json::Value>) {
+    ) -> Result<(Vec<u8>, Option<serde_json::Value>), WireError> {
         let empty = serde_json::Value::Object(Default::default());
-        let checks = match authz::targets::checks_for(self.state, ctx, op, input.unwrap_or(&empty)).await {
-            Ok(c) => c,
-            Err(e) => return (Err(authz_error(e, self.protocol)), None),
-        };
-        if let Err(e) = authz::authorize(self.state, ctx, &checks).await {
-            return (Err(authz_error(e, self.protocol)), None);
-        }
+        let checks = authz::targets::checks_for(self.state, ctx, op, input.unwrap_or(&empty))
+            .await
+            .map_err(|e| authz_error(e, self.protocol))?;
+        authz::authorize(self.state, ctx, &checks).await.map_err(|e| authz_error(e, self.protocol))?;
         let query_response = |op: &'static str, out: services::QueryOutput| {
             let body =
                 corral_wire::query::response_document(op, self.xmlns, out.xml.as_deref(), &ctx.request_id).into_bytes();
@@ -357,48 +402,7 @@ impl Call<'_> {
                 services::iam::dispatch(self.state, ctx, *op, &q.params).await.map(|o| query_response(op.name(), o))
             }
         };
-        match result {
-            Ok((body, json)) => (Ok(body), Some(json)),
-            Err(e) => (Err(e), None),
-        }
-    }
-
-    /// Appends the call's record to the audit trail. A call whose record cannot be written is
-    /// answered with an internal error: nothing happens unrecorded.
-    #[allow(clippy::too_many_arguments)]
-    async fn audit(
-        &self,
-        caller: audit::Caller<'_>,
-        service: &ServiceMeta,
-        op_name: &str,
-        route: &Route,
-        input: Option<&serde_json::Value>,
-        response: Option<&serde_json::Value>,
-        error: Option<&WireError>,
-    ) -> Result<(), WireError> {
-        if !self.state.config.audit_enabled {
-            return Ok(());
-        }
-        let event = audit::Event {
-            caller,
-            event_source: service.event_source,
-            event_name: op_name,
-            read_only: route.read_only(),
-            request_id: self.request_id,
-            event_time: self.received_at,
-            source_ip: self.peer.ip().to_string(),
-            user_agent: self.header("user-agent"),
-            host: self.header("host"),
-            request: input,
-            response,
-            error: error.map(|e| (e.code.as_str(), e.message.as_str())),
-        };
-        let record = audit::record(&event);
-        self.state.store.append_audit(&record).await.map_err(|e| {
-            tracing::error!(error = %e, request_id = %self.request_id, "could not write the audit record");
-            EdgeError::Internal(e.to_string()).to_wire(self.protocol)
-        })?;
-        Ok(())
+        result.map(|(body, json)| (body, Some(json)))
     }
 }
 

@@ -121,27 +121,29 @@ pub async fn get_session_token(
     let access_key_id = ids::new_temporary_access_key_id();
     let secret_access_key = ids::new_secret_access_key();
     let session_token = ids::new_session_token();
+    let output = GetSessionTokenResponse {
+        credentials: Some(Credentials {
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+            session_token: session_token.clone(),
+            expiration: Timestamp(expires_at),
+        }),
+        ..Default::default()
+    };
+    crate::audit::stage_output(&output);
     state
         .store
         .create_session_credential(&SessionCredential {
-            access_key_id: access_key_id.clone(),
+            access_key_id,
             account_id: ctx.account_id().to_string(),
-            secret_access_key: secret_access_key.clone(),
+            secret_access_key,
             session_token_hash: ids::session_token_hash(&session_token),
             principal: SessionPrincipal::User { user_name },
             created_at: ctx.received_at,
             expires_at,
         })
         .await?;
-    Ok(GetSessionTokenResponse {
-        credentials: Some(Credentials {
-            access_key_id,
-            secret_access_key,
-            session_token,
-            expiration: Timestamp(expires_at),
-        }),
-        ..Default::default()
-    })
+    Ok(output)
 }
 
 /// `AssumeRole`: the caller's identity policy must allow `sts:AssumeRole` on the role (checked
@@ -216,6 +218,26 @@ pub async fn assume_role(
     let access_key_id = ids::new_temporary_access_key_id();
     let secret_access_key = ids::new_secret_access_key();
     let session_token = ids::new_session_token();
+    let output = AssumeRoleResponse {
+        credentials: Some(Credentials {
+            access_key_id: access_key_id.clone(),
+            secret_access_key: secret_access_key.clone(),
+            session_token: session_token.clone(),
+            expiration: Timestamp(expires_at),
+        }),
+        assumed_role_user: Some(AssumedRoleUser {
+            assumed_role_id: format!("{}:{}", role.role_id, input.role_session_name),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/{}/{}",
+                ctx.account_id(),
+                role.role_name,
+                input.role_session_name
+            ),
+        }),
+        packed_policy_size: Some(0),
+        ..Default::default()
+    };
+    crate::audit::stage_output(&output);
     state
         .store
         .create_session_credential(&SessionCredential {
@@ -232,23 +254,5 @@ pub async fn assume_role(
             expires_at,
         })
         .await?;
-    Ok(AssumeRoleResponse {
-        credentials: Some(Credentials {
-            access_key_id,
-            secret_access_key,
-            session_token,
-            expiration: Timestamp(expires_at),
-        }),
-        assumed_role_user: Some(AssumedRoleUser {
-            assumed_role_id: format!("{}:{}", role.role_id, input.role_session_name),
-            arn: format!(
-                "arn:aws:sts::{}:assumed-role/{}/{}",
-                ctx.account_id(),
-                role.role_name,
-                input.role_session_name
-            ),
-        }),
-        packed_policy_size: Some(0),
-        ..Default::default()
-    })
+    Ok(output)
 }

@@ -23,7 +23,7 @@ const DOCUMENT: &str = "AWS::SSM::Document";
 
 /// A record of `event_name` at `ms` (plus a sub-millisecond part the store truncates), with a
 /// fresh event id and a record_json that names it.
-fn record(account_id: &str, region: &str, event_name: &str, ms: i64) -> AuditRecord {
+pub(super) fn record(account_id: &str, region: &str, event_name: &str, ms: i64) -> AuditRecord {
     let event_id = uuid::Uuid::new_v4().to_string();
     let record_json = format!(
         r#"{{"eventVersion":"1.09","eventID":"{event_id}","eventName":"{event_name}","eventSource":"{SSM}","awsRegion":"{region}","recipientAccountId":"{account_id}","eventTime":{ms}}}"#
@@ -49,7 +49,7 @@ fn resource(resource_type: &str, resource_name: &str) -> AuditResource {
 }
 
 /// `r` as the store returns it: time truncated to the millisecond.
-fn as_stored(r: &AuditRecord) -> AuditRecord {
+pub(super) fn as_stored(r: &AuditRecord) -> AuditRecord {
     let mut r = r.clone();
     r.event_time = crate::common::truncate_millis(r.event_time).expect("truncate");
     r
@@ -60,7 +60,7 @@ async fn append_ok(store: &dyn Store, r: &AuditRecord) -> StoredAuditRecord {
 }
 
 /// The whole chain, read in pages of `page` and checked page by page with [`verify_chain`].
-async fn walk(
+pub(super) async fn walk(
     store: &dyn Store,
     account_id: &str,
     region: &str,
@@ -104,11 +104,11 @@ async fn lookup_all(
     }
 }
 
-fn seqs(records: &[StoredAuditRecord]) -> Vec<i64> {
+pub(super) fn seqs(records: &[StoredAuditRecord]) -> Vec<i64> {
     records.iter().map(|r| r.seq).collect()
 }
 
-fn all_time() -> (OffsetDateTime, OffsetDateTime) {
+pub(super) fn all_time() -> (OffsetDateTime, OffsetDateTime) {
     (at(0), at(4_102_444_800_000)) // 1970 .. 2100
 }
 

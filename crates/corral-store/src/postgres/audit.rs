@@ -1,6 +1,6 @@
 //! The audit trail on PostgreSQL (`migrations/postgres/0004_audit.sql`).
 
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -77,73 +77,84 @@ fn record_from_row(row: &PgRow) -> StoreResult<StoredAuditRecord> {
     })
 }
 
-impl PgStore {
-    pub(super) async fn audit_append(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
-        record.validate()?;
-        let event_time = truncate_millis(record.event_time)?;
-        // The upsert below locks the chain's head row until commit. Under READ COMMITTED a
-        // waiting append then reads the head its predecessor committed, so appends to one
-        // chain (from any replica) run one at a time and never fork; other chains go on.
-        let mut tx = self.pool.begin().await?;
-        let head = sqlx::query(
-            "INSERT INTO audit_heads (account_id, region, seq, hash) VALUES ($1, $2, 0, $3) \
-             ON CONFLICT (account_id, region) DO UPDATE SET seq = audit_heads.seq RETURNING seq, hash",
-        )
-        .bind(&record.account_id)
-        .bind(&record.region)
-        .bind(AUDIT_GENESIS_HASH)
-        .fetch_one(&mut *tx)
-        .await?;
-        let prev_seq: i64 = head.try_get("seq")?;
-        let prev_hash: String = head.try_get("hash")?;
-        let seq = prev_seq + 1;
-        let hash = audit_chain_hash(&prev_hash, &record.record_json);
+/// Appends `record` to its chain inside the caller's transaction `conn` (see
+/// [`crate::Store::append_audit`]): the head row is taken (and, on PostgreSQL, locked)
+/// here, so call it as the LAST statement before COMMIT. Used by `append_audit` and by
+/// write transactions carrying a pending record (`crate::pending_audit`).
+pub(super) async fn append_in_tx(conn: &mut PgConnection, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
+    record.validate()?;
+    let event_time = truncate_millis(record.event_time)?;
+    // The upsert below locks the chain's head row until commit. Under READ COMMITTED a
+    // waiting append then reads the head its predecessor committed, so appends to one
+    // chain (from any replica) run one at a time and never fork; other chains go on. Every
+    // transaction takes this lock as its last statement before COMMIT, so a transaction that
+    // holds a head lock never waits for another lock: no deadlock through the audit heads.
+    let head = sqlx::query(
+        "INSERT INTO audit_heads (account_id, region, seq, hash) VALUES ($1, $2, 0, $3) \
+         ON CONFLICT (account_id, region) DO UPDATE SET seq = audit_heads.seq RETURNING seq, hash",
+    )
+    .bind(&record.account_id)
+    .bind(&record.region)
+    .bind(AUDIT_GENESIS_HASH)
+    .fetch_one(&mut *conn)
+    .await?;
+    let prev_seq: i64 = head.try_get("seq")?;
+    let prev_hash: String = head.try_get("hash")?;
+    let seq = prev_seq + 1;
+    let hash = audit_chain_hash(&prev_hash, &record.record_json);
+    sqlx::query(
+        "INSERT INTO audit_records (account_id, region, seq, event_id, event_time, event_name, event_source, \
+         username, access_key_id, read_only, error_code, record_json, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&record.account_id)
+    .bind(&record.region)
+    .bind(seq)
+    .bind(&record.event_id)
+    .bind(event_time)
+    .bind(&record.event_name)
+    .bind(&record.event_source)
+    .bind(&record.username)
+    .bind(&record.access_key_id)
+    .bind(record.read_only)
+    .bind(&record.error_code)
+    .bind(&record.record_json)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    for (position, resource) in record.resources.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO audit_records (account_id, region, seq, event_id, event_time, event_name, event_source, \
-             username, access_key_id, read_only, error_code, record_json, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO audit_resources (account_id, region, seq, position, resource_type, resource_name) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&record.account_id)
         .bind(&record.region)
         .bind(seq)
-        .bind(&record.event_id)
-        .bind(event_time)
-        .bind(&record.event_name)
-        .bind(&record.event_source)
-        .bind(&record.username)
-        .bind(&record.access_key_id)
-        .bind(record.read_only)
-        .bind(&record.error_code)
-        .bind(&record.record_json)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(&resource.resource_type)
+        .bind(&resource.resource_name)
+        .execute(&mut *conn)
         .await?;
-        for (position, resource) in record.resources.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO audit_resources (account_id, region, seq, position, resource_type, resource_name) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&record.account_id)
-            .bind(&record.region)
-            .bind(seq)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(&resource.resource_type)
-            .bind(&resource.resource_name)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE account_id = $3 AND region = $4")
-            .bind(seq)
-            .bind(&hash)
-            .bind(&record.account_id)
-            .bind(&record.region)
-            .execute(&mut *tx)
-            .await?;
+    }
+    sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE account_id = $3 AND region = $4")
+        .bind(seq)
+        .bind(&hash)
+        .bind(&record.account_id)
+        .bind(&record.region)
+        .execute(&mut *conn)
+        .await?;
+    let mut record = record.clone();
+    record.event_time = event_time;
+    Ok(StoredAuditRecord { seq, record, prev_hash, hash })
+}
+
+impl PgStore {
+    pub(super) async fn audit_append(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
+        let mut tx = self.pool.begin().await?;
+        let stored = append_in_tx(&mut tx, record).await?;
         tx.commit().await?;
-        let mut record = record.clone();
-        record.event_time = event_time;
-        Ok(StoredAuditRecord { seq, record, prev_hash, hash })
+        Ok(stored)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
-use super::{ts, user_from_row, PgStore, INSERT_ACCESS_KEY, INSERT_USER};
+use super::{commit_write, ts, user_from_row, PgStore, INSERT_ACCESS_KEY, INSERT_USER};
 use crate::common::{check_tags, check_text, collect_tagged, count_from_db, role_name_key, unstorable};
 use crate::crypto::Purpose;
 use crate::error::{StoreError, StoreResult};
@@ -111,7 +111,7 @@ const GROUP_COLUMNS: &str = "account_id, group_name, group_id, path, arn, create
 pub(super) async fn create_user_with_tags(store: &PgStore, user: &IamUser, tags: &[Tag]) -> StoreResult<()> {
     user.validate()?;
     check_tags(tags)?;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(INSERT_USER)
         .bind(&user.account_id)
         .bind(&user.user_name)
@@ -130,7 +130,7 @@ pub(super) async fn create_user_with_tags(store: &PgStore, user: &IamUser, tags:
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -148,7 +148,7 @@ pub(super) async fn delete_user(store: &PgStore, account_id: &str, user_name: &s
         return Err(StoreError::NotFound);
     }
     let (t, key) = IamEntity::User(user_name).tables();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
@@ -173,7 +173,7 @@ pub(super) async fn delete_user(store: &PgStore, account_id: &str, user_name: &s
         .bind(user_name)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -219,7 +219,7 @@ pub(super) async fn tag_entity(
         return Err(StoreError::NotFound);
     }
     check_tags(new_tags)?;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
@@ -241,7 +241,7 @@ pub(super) async fn tag_entity(
         // Dropping the transaction rolls the upserts back.
         return Err(StoreError::Conflict("TooManyTags".into()));
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -256,7 +256,7 @@ pub(super) async fn untag_entity(
     if unstorable(account_id) || unstorable(&key) {
         return Err(StoreError::NotFound);
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
@@ -265,7 +265,7 @@ pub(super) async fn untag_entity(
     for tag_key in keys.iter().filter(|k| !unstorable(k)) {
         sqlx::query(AssertSqlSafe(sql.clone())).bind(account_id).bind(&key).bind(tag_key).execute(&mut *tx).await?;
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -279,7 +279,7 @@ pub(super) async fn create_access_key_limited(
     key.validate()?;
     let sealed = store.sealer.seal(Purpose::AccessKey, &key.access_key_id, &key.secret_access_key)?;
     let (t, user_key) = IamEntity::User(&key.user_name).tables();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     if !entity_exists(&mut tx, &t, &key.account_id, &user_key).await? {
         return Err(StoreError::NotFound);
     }
@@ -295,7 +295,7 @@ pub(super) async fn create_access_key_limited(
         .bind(ts(key.created_at)?)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -344,18 +344,14 @@ pub(super) async fn update_access_key_status(
     if unstorable(account_id) || unstorable(user_name) || unstorable(access_key_id) {
         return Err(StoreError::NotFound);
     }
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE access_keys SET status = $1 WHERE access_key_id = $2 AND account_id = $3 AND user_name = $4",
     )
     .bind(status.as_str())
     .bind(access_key_id)
     .bind(account_id)
-    .bind(user_name)
-    .execute(&store.pool)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    .bind(user_name);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -368,15 +364,11 @@ pub(super) async fn delete_access_key(
     if unstorable(account_id) || unstorable(user_name) || unstorable(access_key_id) {
         return Err(StoreError::NotFound);
     }
-    let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1 AND account_id = $2 AND user_name = $3")
+    let query = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1 AND account_id = $2 AND user_name = $3")
         .bind(access_key_id)
         .bind(account_id)
-        .bind(user_name)
-        .execute(&store.pool)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+        .bind(user_name);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -384,7 +376,7 @@ pub(super) async fn delete_access_key(
 
 pub(super) async fn create_group(store: &PgStore, group: &IamGroup) -> StoreResult<()> {
     group.validate()?;
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO iam_groups (account_id, group_name, group_id, path, arn, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&group.account_id)
@@ -392,9 +384,8 @@ pub(super) async fn create_group(store: &PgStore, group: &IamGroup) -> StoreResu
     .bind(&group.group_id)
     .bind(&group.path)
     .bind(&group.arn)
-    .bind(ts(group.created_at)?)
-    .execute(&store.pool)
-    .await?;
+    .bind(ts(group.created_at)?);
+    store.write_one(query, false).await?;
     Ok(())
 }
 
@@ -421,7 +412,7 @@ pub(super) async fn delete_group(store: &PgStore, account_id: &str, group_name: 
         return Err(StoreError::NotFound);
     }
     let (t, key) = IamEntity::Group(group_name).tables();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
@@ -437,7 +428,7 @@ pub(super) async fn delete_group(store: &PgStore, account_id: &str, group_name: 
         .bind(group_name)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -451,14 +442,13 @@ pub(super) async fn add_user_to_group(
         return Err(StoreError::NotFound);
     }
     // A missing user or group fails a foreign key (NotFound); adding twice changes nothing.
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO iam_group_members (account_id, group_name, user_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
     .bind(account_id)
     .bind(group_name)
-    .bind(user_name)
-    .execute(&store.pool)
-    .await?;
+    .bind(user_name);
+    store.write_one(query, false).await?;
     Ok(())
 }
 
@@ -471,16 +461,12 @@ pub(super) async fn remove_user_from_group(
     if unstorable(account_id) || unstorable(group_name) || unstorable(user_name) {
         return Err(StoreError::NotFound);
     }
-    let done =
+    let query =
         sqlx::query("DELETE FROM iam_group_members WHERE account_id = $1 AND group_name = $2 AND user_name = $3")
             .bind(account_id)
             .bind(group_name)
-            .bind(user_name)
-            .execute(&store.pool)
-            .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+            .bind(user_name);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -553,7 +539,7 @@ const POLICY_SELECT: &str = "SELECT p.arn AS arn, p.account_id AS account_id, p.
 pub(super) async fn create_policy(store: &PgStore, policy: &ManagedPolicy, document: &str) -> StoreResult<()> {
     policy.validate()?;
     check_text("document", document)?;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO iam_policies (arn, account_id, policy_name, policy_id, path, description, \
          default_version_id, next_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'v1', 2, $7, $8)",
@@ -582,7 +568,7 @@ pub(super) async fn create_policy(store: &PgStore, policy: &ManagedPolicy, docum
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -608,7 +594,7 @@ pub(super) async fn delete_policy(store: &PgStore, account_id: &str, arn: &str) 
     if unstorable(account_id) || unstorable(arn) {
         return Err(StoreError::NotFound);
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let found: Option<String> =
         sqlx::query_scalar("SELECT arn FROM iam_policies WHERE account_id = $1 AND arn = $2 FOR UPDATE")
             .bind(account_id)
@@ -623,7 +609,7 @@ pub(super) async fn delete_policy(store: &PgStore, account_id: &str, arn: &str) 
     }
     // Versions and tags go with it (ON DELETE CASCADE).
     sqlx::query("DELETE FROM iam_policies WHERE arn = $1").bind(arn).execute(&mut *tx).await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -642,7 +628,7 @@ pub(super) async fn create_policy_version(
     check_text("document", document)?;
     crate::common::check_time("created_at", created_at)?;
     let created_at = crate::common::truncate_millis(created_at)?;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let next: Option<i64> =
         sqlx::query_scalar("SELECT next_version FROM iam_policies WHERE account_id = $1 AND arn = $2 FOR UPDATE")
             .bind(account_id)
@@ -683,7 +669,7 @@ pub(super) async fn create_policy_version(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(ManagedPolicyVersion { version_id, document: document.to_string(), is_default: set_as_default, created_at })
 }
 
@@ -734,7 +720,7 @@ pub(super) async fn delete_policy_version(
     if unstorable(account_id) || unstorable(arn) || unstorable(version_id) {
         return Err(StoreError::NotFound);
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let default: Option<String> =
         sqlx::query_scalar("SELECT default_version_id FROM iam_policies WHERE account_id = $1 AND arn = $2 FOR UPDATE")
             .bind(account_id)
@@ -755,7 +741,7 @@ pub(super) async fn delete_policy_version(
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -792,7 +778,7 @@ pub(super) async fn attach_policy(
         return Err(StoreError::NotFound);
     }
     check_text("policy_arn", policy_arn)?;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
@@ -827,7 +813,7 @@ pub(super) async fn attach_policy(
         key_col = t.key_column
     );
     sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn).execute(&mut *tx).await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -846,11 +832,8 @@ pub(super) async fn detach_policy(
         att = t.attachments,
         key_col = t.key_column
     );
-    let done =
-        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn).execute(&store.pool).await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -894,7 +877,7 @@ pub(super) async fn put_inline_policy(
     }
     check_text("policy_name", policy_name)?;
     check_text("document", document)?;
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
@@ -927,7 +910,7 @@ pub(super) async fn put_inline_policy(
         .bind(document)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -1002,11 +985,8 @@ pub(super) async fn delete_inline_policy(
         inline = t.inline,
         key_col = t.key_column
     );
-    let done =
-        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_name).execute(&store.pool).await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_name);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -1022,17 +1002,13 @@ pub(super) async fn update_assume_role_policy(
         return Err(StoreError::NotFound);
     }
     check_text("assume_role_policy_document", document)?;
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE iam_roles SET assume_role_policy_document = $1 WHERE account_id = $2 AND role_name_key = $3",
     )
     .bind(document)
     .bind(account_id)
-    .bind(role_name_key(role_name))
-    .execute(&store.pool)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    .bind(role_name_key(role_name));
+    store.write_one(query, true).await?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The audit trail on SQLite (`migrations/sqlite/0004_audit.sql`).
 
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -74,72 +74,82 @@ fn record_from_row(row: &SqliteRow) -> StoreResult<StoredAuditRecord> {
     })
 }
 
-impl SqliteStore {
-    pub(super) async fn audit_append(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
-        record.validate()?;
-        let event_time = truncate_millis(record.event_time)?;
-        // BEGIN IMMEDIATE takes the database's write lock first, so appends (from any
-        // connection or process) run one at a time: the head read below is the latest.
-        let mut tx = self.begin_write().await?;
-        let head = sqlx::query(
-            "INSERT INTO audit_heads (account_id, region, seq, hash) VALUES (?, ?, 0, ?) \
-             ON CONFLICT (account_id, region) DO UPDATE SET seq = seq RETURNING seq, hash",
-        )
-        .bind(&record.account_id)
-        .bind(&record.region)
-        .bind(AUDIT_GENESIS_HASH)
-        .fetch_one(&mut *tx)
-        .await?;
-        let prev_seq: i64 = head.try_get("seq")?;
-        let prev_hash: String = head.try_get("hash")?;
-        let seq = prev_seq + 1;
-        let hash = audit_chain_hash(&prev_hash, &record.record_json);
+/// Appends `record` to its chain inside the caller's transaction `conn` (see
+/// [`crate::Store::append_audit`]): the head row is taken (and, on PostgreSQL, locked)
+/// here, so call it as the LAST statement before COMMIT. Used by `append_audit` and by
+/// write transactions carrying a pending record (`crate::pending_audit`).
+pub(super) async fn append_in_tx(conn: &mut SqliteConnection, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
+    record.validate()?;
+    let event_time = truncate_millis(record.event_time)?;
+    // The caller's transaction began with BEGIN IMMEDIATE (`begin_write`), which takes the
+    // database's write lock first, so appends (from any connection or process) run one at a
+    // time: the head read below is the latest.
+    let head = sqlx::query(
+        "INSERT INTO audit_heads (account_id, region, seq, hash) VALUES (?, ?, 0, ?) \
+         ON CONFLICT (account_id, region) DO UPDATE SET seq = seq RETURNING seq, hash",
+    )
+    .bind(&record.account_id)
+    .bind(&record.region)
+    .bind(AUDIT_GENESIS_HASH)
+    .fetch_one(&mut *conn)
+    .await?;
+    let prev_seq: i64 = head.try_get("seq")?;
+    let prev_hash: String = head.try_get("hash")?;
+    let seq = prev_seq + 1;
+    let hash = audit_chain_hash(&prev_hash, &record.record_json);
+    sqlx::query(
+        "INSERT INTO audit_records (account_id, region, seq, event_id, event_time, event_name, event_source, \
+         username, access_key_id, read_only, error_code, record_json, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&record.account_id)
+    .bind(&record.region)
+    .bind(seq)
+    .bind(&record.event_id)
+    .bind(to_millis(event_time))
+    .bind(&record.event_name)
+    .bind(&record.event_source)
+    .bind(&record.username)
+    .bind(&record.access_key_id)
+    .bind(record.read_only)
+    .bind(&record.error_code)
+    .bind(&record.record_json)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    for (position, resource) in record.resources.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO audit_records (account_id, region, seq, event_id, event_time, event_name, event_source, \
-             username, access_key_id, read_only, error_code, record_json, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_resources (account_id, region, seq, position, resource_type, resource_name) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&record.account_id)
         .bind(&record.region)
         .bind(seq)
-        .bind(&record.event_id)
-        .bind(to_millis(event_time))
-        .bind(&record.event_name)
-        .bind(&record.event_source)
-        .bind(&record.username)
-        .bind(&record.access_key_id)
-        .bind(record.read_only)
-        .bind(&record.error_code)
-        .bind(&record.record_json)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(&resource.resource_type)
+        .bind(&resource.resource_name)
+        .execute(&mut *conn)
         .await?;
-        for (position, resource) in record.resources.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO audit_resources (account_id, region, seq, position, resource_type, resource_name) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&record.account_id)
-            .bind(&record.region)
-            .bind(seq)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(&resource.resource_type)
-            .bind(&resource.resource_name)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE audit_heads SET seq = ?, hash = ? WHERE account_id = ? AND region = ?")
-            .bind(seq)
-            .bind(&hash)
-            .bind(&record.account_id)
-            .bind(&record.region)
-            .execute(&mut *tx)
-            .await?;
+    }
+    sqlx::query("UPDATE audit_heads SET seq = ?, hash = ? WHERE account_id = ? AND region = ?")
+        .bind(seq)
+        .bind(&hash)
+        .bind(&record.account_id)
+        .bind(&record.region)
+        .execute(&mut *conn)
+        .await?;
+    let mut record = record.clone();
+    record.event_time = event_time;
+    Ok(StoredAuditRecord { seq, record, prev_hash, hash })
+}
+
+impl SqliteStore {
+    pub(super) async fn audit_append(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
+        let mut tx = self.begin_write().await?;
+        let stored = append_in_tx(&mut tx, record).await?;
         tx.commit().await?;
-        let mut record = record.clone();
-        record.event_time = event_time;
-        Ok(StoredAuditRecord { seq, record, prev_hash, hash })
+        Ok(stored)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
-use super::{user_from_row, SqliteStore, INSERT_ACCESS_KEY, INSERT_USER};
+use super::{commit_write, user_from_row, SqliteStore, INSERT_ACCESS_KEY, INSERT_USER};
 use crate::common::{
     check_tags, check_text, collect_tagged, count_from_db, from_millis, role_name_key, to_millis, unstorable, Tagged,
 };
@@ -141,7 +141,7 @@ pub(super) async fn create_user_with_tags(store: &SqliteStore, user: &IamUser, t
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -184,7 +184,7 @@ pub(super) async fn delete_user(store: &SqliteStore, account_id: &str, user_name
         .bind(user_name)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -252,7 +252,7 @@ pub(super) async fn tag_entity(
         // Dropping the transaction rolls the upserts back.
         return Err(StoreError::Conflict("TooManyTags".into()));
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -275,7 +275,7 @@ pub(super) async fn untag_entity(
     for tag_key in keys.iter().filter(|k| !unstorable(k)) {
         sqlx::query(AssertSqlSafe(sql.clone())).bind(account_id).bind(&key).bind(tag_key).execute(&mut *tx).await?;
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -305,7 +305,7 @@ pub(super) async fn create_access_key_limited(
         .bind(to_millis(key.created_at))
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -354,17 +354,13 @@ pub(super) async fn update_access_key_status(
     if unstorable(account_id) || unstorable(user_name) || unstorable(access_key_id) {
         return Err(StoreError::NotFound);
     }
-    let done =
+    let query =
         sqlx::query("UPDATE access_keys SET status = ? WHERE access_key_id = ? AND account_id = ? AND user_name = ?")
             .bind(status.as_str())
             .bind(access_key_id)
             .bind(account_id)
-            .bind(user_name)
-            .execute(&store.writer)
-            .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+            .bind(user_name);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -377,15 +373,11 @@ pub(super) async fn delete_access_key(
     if unstorable(account_id) || unstorable(user_name) || unstorable(access_key_id) {
         return Err(StoreError::NotFound);
     }
-    let done = sqlx::query("DELETE FROM access_keys WHERE access_key_id = ? AND account_id = ? AND user_name = ?")
+    let query = sqlx::query("DELETE FROM access_keys WHERE access_key_id = ? AND account_id = ? AND user_name = ?")
         .bind(access_key_id)
         .bind(account_id)
-        .bind(user_name)
-        .execute(&store.writer)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+        .bind(user_name);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -393,7 +385,7 @@ pub(super) async fn delete_access_key(
 
 pub(super) async fn create_group(store: &SqliteStore, group: &IamGroup) -> StoreResult<()> {
     group.validate()?;
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO iam_groups (account_id, group_name, group_id, path, arn, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(&group.account_id)
@@ -401,9 +393,8 @@ pub(super) async fn create_group(store: &SqliteStore, group: &IamGroup) -> Store
     .bind(&group.group_id)
     .bind(&group.path)
     .bind(&group.arn)
-    .bind(to_millis(group.created_at))
-    .execute(&store.writer)
-    .await?;
+    .bind(to_millis(group.created_at));
+    store.write_one(query, false).await?;
     Ok(())
 }
 
@@ -450,7 +441,7 @@ pub(super) async fn delete_group(store: &SqliteStore, account_id: &str, group_na
         .bind(group_name)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -464,14 +455,13 @@ pub(super) async fn add_user_to_group(
         return Err(StoreError::NotFound);
     }
     // A missing user or group fails a foreign key (NotFound); adding twice changes nothing.
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO iam_group_members (account_id, group_name, user_name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
     )
     .bind(account_id)
     .bind(group_name)
-    .bind(user_name)
-    .execute(&store.writer)
-    .await?;
+    .bind(user_name);
+    store.write_one(query, false).await?;
     Ok(())
 }
 
@@ -484,15 +474,11 @@ pub(super) async fn remove_user_from_group(
     if unstorable(account_id) || unstorable(group_name) || unstorable(user_name) {
         return Err(StoreError::NotFound);
     }
-    let done = sqlx::query("DELETE FROM iam_group_members WHERE account_id = ? AND group_name = ? AND user_name = ?")
+    let query = sqlx::query("DELETE FROM iam_group_members WHERE account_id = ? AND group_name = ? AND user_name = ?")
         .bind(account_id)
         .bind(group_name)
-        .bind(user_name)
-        .execute(&store.writer)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+        .bind(user_name);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -594,7 +580,7 @@ pub(super) async fn create_policy(store: &SqliteStore, policy: &ManagedPolicy, d
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -635,7 +621,7 @@ pub(super) async fn delete_policy(store: &SqliteStore, account_id: &str, arn: &s
     }
     // Versions and tags go with it (ON DELETE CASCADE).
     sqlx::query("DELETE FROM iam_policies WHERE arn = ?").bind(arn).execute(&mut *tx).await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -695,7 +681,7 @@ pub(super) async fn create_policy_version(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(ManagedPolicyVersion { version_id, document: document.to_string(), is_default: set_as_default, created_at })
 }
 
@@ -768,7 +754,7 @@ pub(super) async fn delete_policy_version(
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -840,7 +826,7 @@ pub(super) async fn attach_policy(
         key_col = t.key_column
     );
     sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn).execute(&mut *tx).await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -859,11 +845,8 @@ pub(super) async fn detach_policy(
         att = t.attachments,
         key_col = t.key_column
     );
-    let done =
-        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn).execute(&store.writer).await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -940,7 +923,7 @@ pub(super) async fn put_inline_policy(
         .bind(document)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    commit_write(tx).await?;
     Ok(())
 }
 
@@ -1015,11 +998,8 @@ pub(super) async fn delete_inline_policy(
         inline = t.inline,
         key_col = t.key_column
     );
-    let done =
-        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_name).execute(&store.writer).await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_name);
+    store.write_one(query, true).await?;
     Ok(())
 }
 
@@ -1035,16 +1015,12 @@ pub(super) async fn update_assume_role_policy(
         return Err(StoreError::NotFound);
     }
     check_text("assume_role_policy_document", document)?;
-    let done =
+    let query =
         sqlx::query("UPDATE iam_roles SET assume_role_policy_document = ? WHERE account_id = ? AND role_name_key = ?")
             .bind(document)
             .bind(account_id)
-            .bind(role_name_key(role_name))
-            .execute(&store.writer)
-            .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+            .bind(role_name_key(role_name));
+    store.write_one(query, true).await?;
     Ok(())
 }
 

@@ -51,8 +51,10 @@ pub async fn create_group(
         path,
         created_at: received_millis(ctx),
     };
+    let output = CreateGroupResponse { group: group_to_wire(&group) };
+    crate::audit::stage_output(&output);
     match state.store.create_group(&group).await {
-        Ok(()) => Ok(CreateGroupResponse { group: group_to_wire(&group) }),
+        Ok(()) => Ok(output),
         Err(StoreError::AlreadyExists) => {
             Err(IamError::EntityAlreadyExists(format!("Group with name {} already exists.", input.group_name)))
         }

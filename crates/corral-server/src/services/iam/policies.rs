@@ -133,7 +133,7 @@ pub async fn create_policy(
     check_identity_document(&input.policy_document, MAX_MANAGED_POLICY_SIZE, "PolicySize")?;
     let path = input.path.unwrap_or_else(|| "/".to_string());
     let now = received_millis(ctx);
-    let mut tags = tags_from_wire(input.tags)?;
+    let tags = tags_from_wire(input.tags)?;
     let policy = ManagedPolicy {
         account_id: ctx.account_id().to_string(),
         policy_name: input.policy_name.clone(),
@@ -147,12 +147,15 @@ pub async fn create_policy(
         tags: tags.clone(),
         attachment_count: 0,
     };
+    let output = {
+        let mut tags = tags.clone();
+        tags.sort();
+        let shown = ManagedPolicy { tags, ..policy.clone() };
+        CreatePolicyResponse { policy: Some(policy_to_wire(&shown, true)) }
+    };
+    crate::audit::stage_output(&output);
     match state.store.create_policy(&policy, &input.policy_document).await {
-        Ok(()) => {
-            tags.sort();
-            let policy = ManagedPolicy { tags, ..policy };
-            Ok(CreatePolicyResponse { policy: Some(policy_to_wire(&policy, true)) })
-        }
+        Ok(()) => Ok(output),
         Err(StoreError::AlreadyExists) => Err(IamError::EntityAlreadyExists(format!(
             "A policy called {} already exists. Duplicate names are not allowed.",
             input.policy_name

@@ -70,8 +70,10 @@ pub async fn create_role(
         created_at: ctx.received_at,
         tags: tags_from_wire(input.tags)?,
     };
+    let output = CreateRoleResponse { role: role_to_wire(&role) };
+    crate::audit::stage_output(&output);
     match state.store.create_role(&role).await {
-        Ok(()) => Ok(CreateRoleResponse { role: role_to_wire(&role) }),
+        Ok(()) => Ok(output),
         Err(StoreError::AlreadyExists) => {
             Err(IamError::EntityAlreadyExists(format!("Role with name {} already exists.", input.role_name)))
         }

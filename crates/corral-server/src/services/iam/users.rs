@@ -61,12 +61,12 @@ pub async fn create_user(
         path,
         created_at: super::received_millis(ctx),
     };
+    let mut sorted = tags.clone();
+    sorted.sort();
+    let output = CreateUserResponse { user: Some(user_to_wire(&user, &sorted)) };
+    crate::audit::stage_output(&output);
     match state.store.create_user_with_tags(&user, &tags).await {
-        Ok(()) => {
-            let mut tags = tags;
-            tags.sort();
-            Ok(CreateUserResponse { user: Some(user_to_wire(&user, &tags)) })
-        }
+        Ok(()) => Ok(output),
         Err(StoreError::AlreadyExists) => {
             Err(IamError::EntityAlreadyExists(format!("User with name {} already exists.", input.user_name)))
         }
@@ -190,16 +190,19 @@ pub async fn create_access_key(
         status: AccessKeyStatus::Active,
         created_at: super::received_millis(ctx),
     };
+    let output = CreateAccessKeyResponse {
+        access_key: AccessKey {
+            user_name: user_name.clone(),
+            access_key_id: key.access_key_id.clone(),
+            status: key.status.as_str().to_string(),
+            secret_access_key: key.secret_access_key.clone(),
+            create_date: Some(Timestamp(key.created_at)),
+        },
+    };
+    // The record's copy has the secret hidden (audit::redact).
+    crate::audit::stage_output(&output);
     match state.store.create_access_key_limited(&key, MAX_ACCESS_KEYS_PER_USER).await {
-        Ok(()) => Ok(CreateAccessKeyResponse {
-            access_key: AccessKey {
-                user_name,
-                access_key_id: key.access_key_id.clone(),
-                status: key.status.as_str().to_string(),
-                secret_access_key: key.secret_access_key.clone(),
-                create_date: Some(Timestamp(key.created_at)),
-            },
-        }),
+        Ok(()) => Ok(output),
         Err(StoreError::NotFound) => Err(no_such_user(&user_name)),
         Err(StoreError::Conflict(_)) => Err(IamError::LimitExceeded(format!(
             "Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}"

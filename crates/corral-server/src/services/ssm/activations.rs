@@ -140,8 +140,11 @@ pub async fn create_activation(
         created_date: now,
         tags: tags.into_iter().map(|t| corral_store::Tag { key: t.key, value: t.value }).collect(),
     };
+    let output =
+        CreateActivationResult { activation_id: Some(activation.activation_id.clone()), activation_code: Some(code) };
+    crate::audit::stage_output(&output);
     state.store.create_activation(&activation).await?;
-    Ok(CreateActivationResult { activation_id: Some(activation.activation_id), activation_code: Some(code) })
+    Ok(output)
 }
 
 fn to_wire(a: &Activation, now: OffsetDateTime) -> WireActivation {

@@ -74,6 +74,7 @@ pub async fn register_managed_instance(
         registered_at: ctx.received_at,
         max_instances_in_region: max_instances,
     };
+    crate::audit::stage_output(&RegisterManagedInstanceResult { instance_id: Some(registration.instance_id.clone()) });
     match state.store.register_instance(&registration).await? {
         RegistrationOutcome::Registered(instance) => {
             tracing::info!(instance_id = %instance.instance_id, %activation_id, source_ip = %ctx.source_ip, "registered a managed instance");
@@ -121,6 +122,15 @@ pub async fn request_managed_instance_role_token(
     let access_key_id = ids::new_temporary_access_key_id();
     let secret_access_key = ids::new_secret_access_key();
     let session_token = ids::new_session_token();
+    let output = RequestManagedInstanceRoleTokenResult {
+        access_key_id: Some(access_key_id.clone()),
+        secret_access_key: Some(secret_access_key.clone()),
+        session_token: Some(session_token.clone()),
+        token_expiration_date: Some(Timestamp(expires_at)),
+        // The agent dereferences this field unconditionally: it must always be present.
+        update_key_pair: Some(false),
+    };
+    crate::audit::stage_output(&output);
     state
         .store
         .create_session_credential(&SessionCredential {
@@ -137,14 +147,7 @@ pub async fn request_managed_instance_role_token(
             expires_at,
         })
         .await?;
-    Ok(RequestManagedInstanceRoleTokenResult {
-        access_key_id: Some(access_key_id),
-        secret_access_key: Some(secret_access_key),
-        session_token: Some(session_token),
-        token_expiration_date: Some(Timestamp(expires_at)),
-        // The agent dereferences this field unconditionally: it must always be present.
-        update_key_pair: Some(false),
-    })
+    Ok(output)
 }
 
 /// `UpdateManagedInstancePublicKey`: signed with the old key; the old key stays accepted for
