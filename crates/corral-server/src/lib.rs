@@ -45,6 +45,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         config: Arc::new(config.clone()),
         default_account_id: prepared.account_id.clone(),
         policy_cache: Arc::default(),
+        audit_writer: Arc::new(audit::writer::AuditWriter::start(prepared.store.clone())),
     };
     let app = edge::router(state);
 

@@ -17,4 +17,6 @@ pub struct AppState {
     pub default_account_id: String,
     /// Parsed IAM policy documents, keyed by their text.
     pub policy_cache: Arc<crate::authz::PolicyCache>,
+    /// Appends the records of calls that changed nothing, several per transaction.
+    pub audit_writer: Arc<crate::audit::writer::AuditWriter>,
 }

@@ -537,6 +537,11 @@ pub trait Store: Send + Sync + 'static {
     /// Appends only `record`: a record staged in an [`AuditSlot`] stays for the next write.
     async fn append_audit(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord>;
 
+    /// Appends several records in one transaction, in order (group commit: one commit for
+    /// many calls' records). All or nothing: on any error nothing is appended and the caller
+    /// may retry the records one by one.
+    async fn append_audits(&self, records: &[AuditRecord]) -> StoreResult<Vec<StoredAuditRecord>>;
+
     /// A LookupEvents page, newest first (by `event_time`, then `seq`): the chain's records
     /// with `start <= event_time <= end` that match `filter`, strictly older than `before`
     /// (the `(event_time, seq)` of the last record of the previous page) when given, at most

@@ -1282,6 +1282,10 @@ impl Store for PgStore {
         self.audit_append(record).await
     }
 
+    async fn append_audits(&self, records: &[AuditRecord]) -> StoreResult<Vec<StoredAuditRecord>> {
+        self.audit_append_batch(records).await
+    }
+
     async fn lookup_audit(
         &self,
         account_id: &str,

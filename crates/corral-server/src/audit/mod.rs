@@ -2,6 +2,8 @@
 //! redacts them, appended to its account and region's hash chain in the store (which
 //! `corral audit verify` checks offline and `LookupEvents` reads).
 
+pub mod writer;
+
 use corral_store::{AuditRecord, AuditResource};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;

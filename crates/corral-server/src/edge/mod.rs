@@ -252,9 +252,9 @@ impl Call<'_> {
                 Ok((_, response)) => event.response = response.clone(),
                 Err(e) => event.error = Some((e.code.clone(), e.message.clone())),
             }
-            self.state.store.append_audit(&audit::record(&event)).await.map_err(|e| {
+            self.state.audit_writer.append(audit::record(&event)).await.map_err(|e| {
                 tracing::error!(error = %e, request_id = %self.request_id, "could not write the audit record");
-                EdgeError::Internal(e.to_string()).to_wire(self.protocol)
+                EdgeError::Internal(e).to_wire(self.protocol)
             })?;
         }
         result

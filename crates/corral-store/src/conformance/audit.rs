@@ -170,6 +170,23 @@ pub async fn audit_append_links_chain(target: &Target) {
     store.close().await;
 }
 
+/// A batch appends in order in one transaction and links into the chain; a batch with one
+/// bad record appends nothing.
+pub async fn audit_batch_append(target: &Target) {
+    let store = target.open(&SecretKey::generate()).await;
+    append_ok(&*store, &record(ACCOUNT_A, REGION, "First", 1_750_000_000_000)).await;
+    let batch: Vec<_> = (0..5).map(|i| record(ACCOUNT_A, REGION, "Batched", 1_750_000_000_100 + i)).collect();
+    let stored = store.append_audits(&batch).await.unwrap();
+    assert_eq!(seqs(&stored), [2, 3, 4, 5, 6]);
+    let mut bad = (0..3).map(|i| record(ACCOUNT_A, REGION, "Bad", 1_750_000_000_200 + i)).collect::<Vec<_>>();
+    bad[1].record_json = "{\"a\":\"\0\"}".into();
+    assert!(store.append_audits(&bad).await.is_err());
+    let (chain, verdict) = walk(&*store, ACCOUNT_A, REGION, 3).await;
+    verdict.expect("chain verifies");
+    assert_eq!(seqs(&chain), [1, 2, 3, 4, 5, 6], "the failed batch appended nothing");
+    store.close().await;
+}
+
 /// Eight tasks append to one chain at once (while another chain is written too): the chain
 /// holds seq 1..=N exactly once each, and verifies.
 pub async fn audit_concurrent_appends(target: &Target) {

@@ -157,6 +157,16 @@ impl PgStore {
         Ok(stored)
     }
 
+    pub(super) async fn audit_append_batch(&self, records: &[AuditRecord]) -> StoreResult<Vec<StoredAuditRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let mut stored = Vec::with_capacity(records.len());
+        for record in records {
+            stored.push(append_in_tx(&mut tx, record).await?);
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn audit_lookup(
         &self,
