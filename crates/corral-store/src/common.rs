@@ -5,7 +5,7 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{Activation, IamRole, ManagedInstance, Tag};
+use crate::model::{Activation, Document, DocumentListing, IamRole, ManagedInstance, Tag};
 
 /// Refuses text that one of the backends cannot store as given.
 ///
@@ -168,6 +168,47 @@ impl Tagged for ManagedInstance {
         &mut self.tags
     }
 }
+
+impl Tagged for Document {
+    fn id(&self) -> &str {
+        &self.name
+    }
+    fn tags_mut(&mut self) -> &mut Vec<Tag> {
+        &mut self.tags
+    }
+}
+
+impl Tagged for DocumentListing {
+    fn id(&self) -> &str {
+        &self.document.name
+    }
+    fn tags_mut(&mut self) -> &mut Vec<Tag> {
+        &mut self.document.tags
+    }
+}
+
+/// The `documents` columns, for a query that aliases the table `d`.
+macro_rules! document_columns {
+    () => {
+        "d.account_id AS account_id, d.region AS region, d.name AS name, \
+         d.document_type AS document_type, d.created_at AS created_at, \
+         d.default_version AS default_version, d.latest_version AS latest_version, \
+         d.last_assigned_version AS last_assigned_version"
+    };
+}
+
+/// The `document_versions` columns, for a query that aliases the table `v`; each prefixed
+/// `v_` so they can sit beside [`document_columns`].
+macro_rules! version_columns {
+    () => {
+        "v.account_id AS v_account_id, v.region AS v_region, v.name AS v_name, v.version AS v_version, \
+         v.version_name AS v_version_name, v.display_name AS v_display_name, v.content AS v_content, \
+         v.format AS v_format, v.hash AS v_hash, v.document_type AS v_document_type, \
+         v.schema_version AS v_schema_version, v.target_type AS v_target_type, \
+         v.platform_types AS v_platform_types, v.status AS v_status, v.created_at AS v_created_at"
+    };
+}
+pub(crate) use {document_columns, version_columns};
 
 /// Folds "entity LEFT JOIN tags" rows (columns `tag_key`, `tag_value`; an entity's rows
 /// adjacent) into entities with sorted tag lists. `id_column` names the column [`Tagged::id`]

@@ -26,6 +26,8 @@ mod audit;
 pub use audit::*;
 mod audit_slot;
 pub use audit_slot::*;
+mod documents;
+pub use documents::*;
 
 /// Calls `$m! { case, case, ... }` with the name of every conformance case.
 macro_rules! conformance_cases {
@@ -79,6 +81,11 @@ macro_rules! conformance_cases {
             audit_slot_reads_append_nothing,
             audit_slot_unstaged_appends_nothing,
             audit_slot_concurrent_scopes,
+            documents_create_and_get,
+            document_versions_lifecycle,
+            documents_list_paging,
+            document_tags_put_remove,
+            document_writes_carry_audit_record,
         }
     };
 }

@@ -60,6 +60,9 @@ pub use model::{
     PolicySubject,
 };
 
+// SSM documents and their versions.
+pub use model::{Document, DocumentListing, DocumentVersion};
+
 // The audit trail (CloudTrail records in hash chains).
 pub use audit::{
     audit_chain_hash, verify_chain, AuditFilter, AuditRecord, AuditResource, ChainBreak, ChainBreakReason,
@@ -509,6 +512,110 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         region: &str,
         instance_id: &str,
+        keys: &[String],
+    ) -> StoreResult<()>;
+
+    // --- SSM documents ---
+    //
+    // Documents are keyed by `(account_id, region, name)`, names compared case-sensitively.
+    // Every write is one transaction that changes nothing when it fails; a document's row is
+    // locked (PostgreSQL) or the database write-locked (SQLite) while its versions change, so
+    // concurrent updates queue.
+
+    /// Creates a document with its first version and its tags. `version` must be version 1
+    /// of `document`, which must have default, latest and last assigned version 1
+    /// ([`StoreError::InvalidInput`] otherwise). [`StoreError::AlreadyExists`] if the account
+    /// has a document of that name in the region; [`StoreError::NotFound`] if the account does
+    /// not exist; `Conflict("DocumentLimit")` if the account already holds `max_documents`
+    /// documents in the region.
+    async fn create_document(
+        &self,
+        document: &Document,
+        version: &DocumentVersion,
+        max_documents: usize,
+    ) -> StoreResult<()>;
+
+    /// Reads a document (with tags).
+    async fn get_document(&self, account_id: &str, region: &str, name: &str) -> StoreResult<Option<Document>>;
+
+    /// Reads one version of a document (`None` if the document or the version is absent).
+    async fn get_document_version(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        version: i64,
+    ) -> StoreResult<Option<DocumentVersion>>;
+
+    /// Every version of a document, oldest first. [`StoreError::NotFound`] if it is absent.
+    async fn list_document_versions(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+    ) -> StoreResult<Vec<DocumentVersion>>;
+
+    /// A page of the account's documents in the region, each with its default version and
+    /// tags, ordered by name (byte order), strictly after `after` when given, at most `limit`.
+    async fn list_documents(
+        &self,
+        account_id: &str,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DocumentListing>>;
+
+    /// Adds a version to its document, which becomes the latest (the default is unchanged).
+    /// `version.version` must be the document's last assigned version plus one, else
+    /// `Conflict("VersionChanged")` (another update came first). `Conflict("DuplicateContent")`
+    /// if a version has the same hash; `Conflict("DuplicateVersionName")` if a version has the
+    /// same version name; `Conflict("DocumentVersionLimit")` if the document already has
+    /// `max_versions` versions; [`StoreError::NotFound`] if the document is absent.
+    async fn add_document_version(&self, version: &DocumentVersion, max_versions: usize) -> StoreResult<()>;
+
+    /// Makes an existing version the default. [`StoreError::NotFound`] if the document is
+    /// absent; `Conflict("NoSuchVersion")` if the version is.
+    async fn set_default_document_version(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        version: i64,
+    ) -> StoreResult<()>;
+
+    /// Deletes a document with every version and tag. [`StoreError::NotFound`] if absent.
+    async fn delete_document(&self, account_id: &str, region: &str, name: &str) -> StoreResult<()>;
+
+    /// Deletes one version; the latest version becomes the highest remaining one.
+    /// [`StoreError::NotFound`] if the document or the version is absent;
+    /// `Conflict("DefaultVersion")` for the default version.
+    async fn delete_document_version(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        version: i64,
+    ) -> StoreResult<()>;
+
+    /// Adds or overwrites tags of a document; `Conflict("TooManyTags")` (changing nothing) if
+    /// it would then hold more than `max_tags`. [`StoreError::NotFound`] if it is absent;
+    /// [`StoreError::InvalidInput`] if a key is given twice.
+    async fn put_document_tags(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        tags: &[Tag],
+        max_tags: usize,
+    ) -> StoreResult<()>;
+
+    /// Removes tags of a document by key; absent keys are ignored. [`StoreError::NotFound`]
+    /// if the document is absent.
+    async fn remove_document_tags(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
         keys: &[String],
     ) -> StoreResult<()>;
 

@@ -498,6 +498,126 @@ impl ManagedPolicy {
     }
 }
 
+// === SSM documents ===
+
+/// An SSM document of an account in a region: the versions share its name, type and tags.
+/// Names are unique per `(account_id, region)`, case-sensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Owning account.
+    pub account_id: String,
+    /// Region the document belongs to.
+    pub region: String,
+    /// Document name (`Name`).
+    pub name: String,
+    /// `DocumentType` (`Command`, ...), fixed at creation.
+    pub document_type: String,
+    /// When version 1 was created (stored with millisecond precision).
+    pub created_at: OffsetDateTime,
+    /// The version used when a caller names none (`DefaultVersion`).
+    pub default_version: i64,
+    /// The highest existing version (`LatestVersion`).
+    pub latest_version: i64,
+    /// The highest version number ever given (deleted versions' numbers are not reused): the
+    /// next version is this plus one.
+    pub last_assigned_version: i64,
+    /// Tags, sorted by key when read back.
+    pub tags: Vec<Tag>,
+}
+
+/// One version of an SSM document. Versions are numbered from 1; a new one gets one more
+/// than any version the document ever had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentVersion {
+    /// Owning account.
+    pub account_id: String,
+    /// Region of the document.
+    pub region: String,
+    /// Document name.
+    pub name: String,
+    /// Version number (`DocumentVersion`), from 1.
+    pub version: i64,
+    /// Optional `VersionName`, unique within the document.
+    pub version_name: Option<String>,
+    /// Optional `DisplayName`.
+    pub display_name: Option<String>,
+    /// The content exactly as given.
+    pub content: String,
+    /// `JSON`, `YAML` or `TEXT`: the format `content` is in.
+    pub format: String,
+    /// Lowercase hex SHA-256 of `content`.
+    pub hash: String,
+    /// `DocumentType` (the document's, repeated per version).
+    pub document_type: String,
+    /// The content's `schemaVersion`.
+    pub schema_version: String,
+    /// Optional `TargetType` (`/`, `/AWS::EC2::Instance`, ...).
+    pub target_type: Option<String>,
+    /// Platforms the content runs on (`Linux`, `MacOS`, `Windows`), derived from it.
+    pub platform_types: Vec<String>,
+    /// `Active` (or another `DocumentStatus`).
+    pub status: String,
+    /// Creation time (stored with millisecond precision).
+    pub created_at: OffsetDateTime,
+}
+
+/// A document with its default version, as listings return them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentListing {
+    /// The document (with tags).
+    pub document: Document,
+    /// Its default version.
+    pub default: DocumentVersion,
+}
+
+impl Document {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("account_id", &self.account_id)?;
+        check_text("region", &self.region)?;
+        check_text("name", &self.name)?;
+        check_text("document_type", &self.document_type)?;
+        check_time("created_at", self.created_at)?;
+        check_tags(&self.tags)
+    }
+}
+
+impl DocumentVersion {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("account_id", &self.account_id)?;
+        check_text("region", &self.region)?;
+        check_text("name", &self.name)?;
+        if self.version < 1 {
+            return Err(StoreError::InvalidInput("document versions are numbered from 1".into()));
+        }
+        check_opt_text("version_name", self.version_name.as_deref())?;
+        check_opt_text("display_name", self.display_name.as_deref())?;
+        check_text("content", &self.content)?;
+        check_text("format", &self.format)?;
+        check_text("hash", &self.hash)?;
+        check_text("document_type", &self.document_type)?;
+        check_text("schema_version", &self.schema_version)?;
+        check_opt_text("target_type", self.target_type.as_deref())?;
+        for p in &self.platform_types {
+            check_text("platform_types", p)?;
+            if p.contains(',') {
+                return Err(StoreError::InvalidInput("a platform type must not contain a comma".into()));
+            }
+        }
+        check_text("status", &self.status)?;
+        check_time("created_at", self.created_at)
+    }
+
+    /// `platform_types` as stored: comma-separated.
+    pub(crate) fn platform_column(&self) -> String {
+        self.platform_types.join(",")
+    }
+}
+
+/// `platform_types` from its stored form.
+pub(crate) fn platforms_from_column(column: &str) -> Vec<String> {
+    column.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect()
+}
+
 // === impl Debug (secrets redacted) ===
 
 impl fmt::Debug for AccessKey {

@@ -19,11 +19,14 @@ use crate::model::{
 use crate::model::{
     AccessKeyMetadata, IamEntity, IamGroup, IdentityPolicies, ManagedPolicy, ManagedPolicyVersion, PolicySubject,
 };
+use crate::model::{Document, DocumentListing, DocumentVersion};
 use crate::pending_audit::{self, Claim};
 use crate::{Backend, Store};
 
 // IAM access control (users, keys, groups, managed and inline policies).
 mod iam;
+// SSM documents, their versions and tags.
+mod documents;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -1269,6 +1272,100 @@ impl Store for PgStore {
         }
         commit_write(tx).await?;
         Ok(())
+    }
+
+    // --- SSM documents ---
+    // The SQL lives in the `documents` submodule.
+
+    async fn create_document(
+        &self,
+        document: &Document,
+        version: &DocumentVersion,
+        max_documents: usize,
+    ) -> StoreResult<()> {
+        documents::create_document(self, document, version, max_documents).await
+    }
+
+    async fn get_document(&self, account_id: &str, region: &str, name: &str) -> StoreResult<Option<Document>> {
+        documents::get_document(self, account_id, region, name).await
+    }
+
+    async fn get_document_version(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        version: i64,
+    ) -> StoreResult<Option<DocumentVersion>> {
+        documents::get_document_version(self, account_id, region, name, version).await
+    }
+
+    async fn list_document_versions(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+    ) -> StoreResult<Vec<DocumentVersion>> {
+        documents::list_document_versions(self, account_id, region, name).await
+    }
+
+    async fn list_documents(
+        &self,
+        account_id: &str,
+        region: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DocumentListing>> {
+        documents::list_documents(self, account_id, region, after, limit).await
+    }
+
+    async fn add_document_version(&self, version: &DocumentVersion, max_versions: usize) -> StoreResult<()> {
+        documents::add_document_version(self, version, max_versions).await
+    }
+
+    async fn set_default_document_version(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        version: i64,
+    ) -> StoreResult<()> {
+        documents::set_default_document_version(self, account_id, region, name, version).await
+    }
+
+    async fn delete_document(&self, account_id: &str, region: &str, name: &str) -> StoreResult<()> {
+        documents::delete_document(self, account_id, region, name).await
+    }
+
+    async fn delete_document_version(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        version: i64,
+    ) -> StoreResult<()> {
+        documents::delete_document_version(self, account_id, region, name, version).await
+    }
+
+    async fn put_document_tags(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        tags: &[Tag],
+        max_tags: usize,
+    ) -> StoreResult<()> {
+        documents::put_document_tags(self, account_id, region, name, tags, max_tags).await
+    }
+
+    async fn remove_document_tags(
+        &self,
+        account_id: &str,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> StoreResult<()> {
+        documents::remove_document_tags(self, account_id, region, name, keys).await
     }
 
     fn secret_hash(&self, purpose: &str, secret: &str) -> String {

@@ -187,16 +187,28 @@ pub enum Operation {
     AddTagsToResource,
     /// Generates an activation code and activation ID you can use to register your on-premises servers, edge devices, or virtual machine (VM) with Amazon Web Services Systems Manager.
     CreateActivation,
+    /// Creates a Amazon Web Services Systems Manager (SSM document).
+    CreateDocument,
     /// Deletes an activation.
     DeleteActivation,
+    /// Deletes the Amazon Web Services Systems Manager document (SSM document) and all managed node associations to the document.
+    DeleteDocument,
     /// Removes the server or virtual machine from the list of registered servers.
     DeregisterManagedInstance,
     /// Describes details about the activation, such as the date and time the activation was created, its expiration date, the Identity and Access Management (IAM) role assigned to the managed nodes in the activation, and the number of nodes reg...
     DescribeActivations,
+    /// Describes the specified Amazon Web Services Systems Manager document (SSM document).
+    DescribeDocument,
     /// Provides information about one or more of your managed nodes, including the operating system platform, SSM Agent version, association status, and IP address.
     DescribeInstanceInformation,
+    /// Gets the contents of the specified Amazon Web Services Systems Manager document (SSM document).
+    GetDocument,
     /// ServiceSetting is an account-level setting for an Amazon Web Services service.
     GetServiceSetting,
+    /// List all versions for a document.
+    ListDocumentVersions,
+    /// Returns all Systems Manager (SSM) documents in the current Amazon Web Services account and Amazon Web Services Region.
+    ListDocuments,
     /// The State Manager associations of an instance, as the agent asks for them.
     ListInstanceAssociations,
     /// Returns a list of the tags assigned to the specified resource.
@@ -209,6 +221,10 @@ pub enum Operation {
     RequestManagedInstanceRoleToken,
     /// ServiceSetting is an account-level setting for an Amazon Web Services service.
     ResetServiceSetting,
+    /// Updates one or more values for an SSM document.
+    UpdateDocument,
+    /// Set the default version of a document.
+    UpdateDocumentDefaultVersion,
     /// The agent's health ping.
     UpdateInstanceInformation,
     /// Replaces the instance's public key; signed with the old key.
@@ -224,17 +240,25 @@ impl Operation {
     pub const ALL: &'static [Operation] = &[
         Operation::AddTagsToResource,
         Operation::CreateActivation,
+        Operation::CreateDocument,
         Operation::DeleteActivation,
+        Operation::DeleteDocument,
         Operation::DeregisterManagedInstance,
         Operation::DescribeActivations,
+        Operation::DescribeDocument,
         Operation::DescribeInstanceInformation,
+        Operation::GetDocument,
         Operation::GetServiceSetting,
+        Operation::ListDocumentVersions,
+        Operation::ListDocuments,
         Operation::ListInstanceAssociations,
         Operation::ListTagsForResource,
         Operation::RegisterManagedInstance,
         Operation::RemoveTagsFromResource,
         Operation::RequestManagedInstanceRoleToken,
         Operation::ResetServiceSetting,
+        Operation::UpdateDocument,
+        Operation::UpdateDocumentDefaultVersion,
         Operation::UpdateInstanceInformation,
         Operation::UpdateManagedInstancePublicKey,
         Operation::UpdateManagedInstanceRole,
@@ -246,17 +270,25 @@ impl Operation {
         match self {
             Operation::AddTagsToResource => "AddTagsToResource",
             Operation::CreateActivation => "CreateActivation",
+            Operation::CreateDocument => "CreateDocument",
             Operation::DeleteActivation => "DeleteActivation",
+            Operation::DeleteDocument => "DeleteDocument",
             Operation::DeregisterManagedInstance => "DeregisterManagedInstance",
             Operation::DescribeActivations => "DescribeActivations",
+            Operation::DescribeDocument => "DescribeDocument",
             Operation::DescribeInstanceInformation => "DescribeInstanceInformation",
+            Operation::GetDocument => "GetDocument",
             Operation::GetServiceSetting => "GetServiceSetting",
+            Operation::ListDocumentVersions => "ListDocumentVersions",
+            Operation::ListDocuments => "ListDocuments",
             Operation::ListInstanceAssociations => "ListInstanceAssociations",
             Operation::ListTagsForResource => "ListTagsForResource",
             Operation::RegisterManagedInstance => "RegisterManagedInstance",
             Operation::RemoveTagsFromResource => "RemoveTagsFromResource",
             Operation::RequestManagedInstanceRoleToken => "RequestManagedInstanceRoleToken",
             Operation::ResetServiceSetting => "ResetServiceSetting",
+            Operation::UpdateDocument => "UpdateDocument",
+            Operation::UpdateDocumentDefaultVersion => "UpdateDocumentDefaultVersion",
             Operation::UpdateInstanceInformation => "UpdateInstanceInformation",
             Operation::UpdateManagedInstancePublicKey => "UpdateManagedInstancePublicKey",
             Operation::UpdateManagedInstanceRole => "UpdateManagedInstanceRole",
@@ -269,17 +301,25 @@ impl Operation {
         match name {
             "AddTagsToResource" => Some(Operation::AddTagsToResource),
             "CreateActivation" => Some(Operation::CreateActivation),
+            "CreateDocument" => Some(Operation::CreateDocument),
             "DeleteActivation" => Some(Operation::DeleteActivation),
+            "DeleteDocument" => Some(Operation::DeleteDocument),
             "DeregisterManagedInstance" => Some(Operation::DeregisterManagedInstance),
             "DescribeActivations" => Some(Operation::DescribeActivations),
+            "DescribeDocument" => Some(Operation::DescribeDocument),
             "DescribeInstanceInformation" => Some(Operation::DescribeInstanceInformation),
+            "GetDocument" => Some(Operation::GetDocument),
             "GetServiceSetting" => Some(Operation::GetServiceSetting),
+            "ListDocumentVersions" => Some(Operation::ListDocumentVersions),
+            "ListDocuments" => Some(Operation::ListDocuments),
             "ListInstanceAssociations" => Some(Operation::ListInstanceAssociations),
             "ListTagsForResource" => Some(Operation::ListTagsForResource),
             "RegisterManagedInstance" => Some(Operation::RegisterManagedInstance),
             "RemoveTagsFromResource" => Some(Operation::RemoveTagsFromResource),
             "RequestManagedInstanceRoleToken" => Some(Operation::RequestManagedInstanceRoleToken),
             "ResetServiceSetting" => Some(Operation::ResetServiceSetting),
+            "UpdateDocument" => Some(Operation::UpdateDocument),
+            "UpdateDocumentDefaultVersion" => Some(Operation::UpdateDocumentDefaultVersion),
             "UpdateInstanceInformation" => Some(Operation::UpdateInstanceInformation),
             "UpdateManagedInstancePublicKey" => Some(Operation::UpdateManagedInstancePublicKey),
             "UpdateManagedInstanceRole" => Some(Operation::UpdateManagedInstanceRole),
@@ -293,17 +333,25 @@ impl Operation {
         match self {
             Operation::AddTagsToResource => "ssm:AddTagsToResource",
             Operation::CreateActivation => "ssm:CreateActivation",
+            Operation::CreateDocument => "ssm:CreateDocument",
             Operation::DeleteActivation => "ssm:DeleteActivation",
+            Operation::DeleteDocument => "ssm:DeleteDocument",
             Operation::DeregisterManagedInstance => "ssm:DeregisterManagedInstance",
             Operation::DescribeActivations => "ssm:DescribeActivations",
+            Operation::DescribeDocument => "ssm:DescribeDocument",
             Operation::DescribeInstanceInformation => "ssm:DescribeInstanceInformation",
+            Operation::GetDocument => "ssm:GetDocument",
             Operation::GetServiceSetting => "ssm:GetServiceSetting",
+            Operation::ListDocumentVersions => "ssm:ListDocumentVersions",
+            Operation::ListDocuments => "ssm:ListDocuments",
             Operation::ListInstanceAssociations => "ssm:ListInstanceAssociations",
             Operation::ListTagsForResource => "ssm:ListTagsForResource",
             Operation::RegisterManagedInstance => "ssm:RegisterManagedInstance",
             Operation::RemoveTagsFromResource => "ssm:RemoveTagsFromResource",
             Operation::RequestManagedInstanceRoleToken => "ssm:RequestManagedInstanceRoleToken",
             Operation::ResetServiceSetting => "ssm:ResetServiceSetting",
+            Operation::UpdateDocument => "ssm:UpdateDocument",
+            Operation::UpdateDocumentDefaultVersion => "ssm:UpdateDocumentDefaultVersion",
             Operation::UpdateInstanceInformation => "ssm:UpdateInstanceInformation",
             Operation::UpdateManagedInstancePublicKey => "ssm:UpdateManagedInstancePublicKey",
             Operation::UpdateManagedInstanceRole => "ssm:UpdateManagedInstanceRole",
@@ -316,17 +364,25 @@ impl Operation {
         match self {
             Operation::AddTagsToResource => false,
             Operation::CreateActivation => false,
+            Operation::CreateDocument => false,
             Operation::DeleteActivation => false,
+            Operation::DeleteDocument => false,
             Operation::DeregisterManagedInstance => false,
             Operation::DescribeActivations => true,
+            Operation::DescribeDocument => true,
             Operation::DescribeInstanceInformation => true,
+            Operation::GetDocument => true,
             Operation::GetServiceSetting => true,
+            Operation::ListDocumentVersions => true,
+            Operation::ListDocuments => true,
             Operation::ListInstanceAssociations => true,
             Operation::ListTagsForResource => true,
             Operation::RegisterManagedInstance => false,
             Operation::RemoveTagsFromResource => false,
             Operation::RequestManagedInstanceRoleToken => false,
             Operation::ResetServiceSetting => false,
+            Operation::UpdateDocument => false,
+            Operation::UpdateDocumentDefaultVersion => false,
             Operation::UpdateInstanceInformation => false,
             Operation::UpdateManagedInstancePublicKey => false,
             Operation::UpdateManagedInstanceRole => false,
@@ -339,17 +395,25 @@ impl Operation {
         match self {
             Operation::AddTagsToResource => &shapes::ADD_TAGS_TO_RESOURCE_REQUEST,
             Operation::CreateActivation => &shapes::CREATE_ACTIVATION_REQUEST,
+            Operation::CreateDocument => &shapes::CREATE_DOCUMENT_REQUEST,
             Operation::DeleteActivation => &shapes::DELETE_ACTIVATION_REQUEST,
+            Operation::DeleteDocument => &shapes::DELETE_DOCUMENT_REQUEST,
             Operation::DeregisterManagedInstance => &shapes::DEREGISTER_MANAGED_INSTANCE_REQUEST,
             Operation::DescribeActivations => &shapes::DESCRIBE_ACTIVATIONS_REQUEST,
+            Operation::DescribeDocument => &shapes::DESCRIBE_DOCUMENT_REQUEST,
             Operation::DescribeInstanceInformation => &shapes::DESCRIBE_INSTANCE_INFORMATION_REQUEST,
+            Operation::GetDocument => &shapes::GET_DOCUMENT_REQUEST,
             Operation::GetServiceSetting => &shapes::GET_SERVICE_SETTING_REQUEST,
+            Operation::ListDocumentVersions => &shapes::LIST_DOCUMENT_VERSIONS_REQUEST,
+            Operation::ListDocuments => &shapes::LIST_DOCUMENTS_REQUEST,
             Operation::ListInstanceAssociations => &shapes::LIST_INSTANCE_ASSOCIATIONS_REQUEST,
             Operation::ListTagsForResource => &shapes::LIST_TAGS_FOR_RESOURCE_REQUEST,
             Operation::RegisterManagedInstance => &shapes::REGISTER_MANAGED_INSTANCE_REQUEST,
             Operation::RemoveTagsFromResource => &shapes::REMOVE_TAGS_FROM_RESOURCE_REQUEST,
             Operation::RequestManagedInstanceRoleToken => &shapes::REQUEST_MANAGED_INSTANCE_ROLE_TOKEN_REQUEST,
             Operation::ResetServiceSetting => &shapes::RESET_SERVICE_SETTING_REQUEST,
+            Operation::UpdateDocument => &shapes::UPDATE_DOCUMENT_REQUEST,
+            Operation::UpdateDocumentDefaultVersion => &shapes::UPDATE_DOCUMENT_DEFAULT_VERSION_REQUEST,
             Operation::UpdateInstanceInformation => &shapes::UPDATE_INSTANCE_INFORMATION_REQUEST,
             Operation::UpdateManagedInstancePublicKey => &shapes::UPDATE_MANAGED_INSTANCE_PUBLIC_KEY_REQUEST,
             Operation::UpdateManagedInstanceRole => &shapes::UPDATE_MANAGED_INSTANCE_ROLE_REQUEST,
@@ -362,17 +426,25 @@ impl Operation {
         match self {
             Operation::AddTagsToResource => Some(&shapes::ADD_TAGS_TO_RESOURCE_RESULT),
             Operation::CreateActivation => Some(&shapes::CREATE_ACTIVATION_RESULT),
+            Operation::CreateDocument => Some(&shapes::CREATE_DOCUMENT_RESULT),
             Operation::DeleteActivation => Some(&shapes::DELETE_ACTIVATION_RESULT),
+            Operation::DeleteDocument => Some(&shapes::DELETE_DOCUMENT_RESULT),
             Operation::DeregisterManagedInstance => Some(&shapes::DEREGISTER_MANAGED_INSTANCE_RESULT),
             Operation::DescribeActivations => Some(&shapes::DESCRIBE_ACTIVATIONS_RESULT),
+            Operation::DescribeDocument => Some(&shapes::DESCRIBE_DOCUMENT_RESULT),
             Operation::DescribeInstanceInformation => Some(&shapes::DESCRIBE_INSTANCE_INFORMATION_RESULT),
+            Operation::GetDocument => Some(&shapes::GET_DOCUMENT_RESULT),
             Operation::GetServiceSetting => Some(&shapes::GET_SERVICE_SETTING_RESULT),
+            Operation::ListDocumentVersions => Some(&shapes::LIST_DOCUMENT_VERSIONS_RESULT),
+            Operation::ListDocuments => Some(&shapes::LIST_DOCUMENTS_RESULT),
             Operation::ListInstanceAssociations => Some(&shapes::LIST_INSTANCE_ASSOCIATIONS_RESULT),
             Operation::ListTagsForResource => Some(&shapes::LIST_TAGS_FOR_RESOURCE_RESULT),
             Operation::RegisterManagedInstance => Some(&shapes::REGISTER_MANAGED_INSTANCE_RESULT),
             Operation::RemoveTagsFromResource => Some(&shapes::REMOVE_TAGS_FROM_RESOURCE_RESULT),
             Operation::RequestManagedInstanceRoleToken => Some(&shapes::REQUEST_MANAGED_INSTANCE_ROLE_TOKEN_RESULT),
             Operation::ResetServiceSetting => Some(&shapes::RESET_SERVICE_SETTING_RESULT),
+            Operation::UpdateDocument => Some(&shapes::UPDATE_DOCUMENT_RESULT),
+            Operation::UpdateDocumentDefaultVersion => Some(&shapes::UPDATE_DOCUMENT_DEFAULT_VERSION_RESULT),
             Operation::UpdateInstanceInformation => Some(&shapes::UPDATE_INSTANCE_INFORMATION_RESULT),
             Operation::UpdateManagedInstancePublicKey => Some(&shapes::UPDATE_MANAGED_INSTANCE_PUBLIC_KEY_RESULT),
             Operation::UpdateManagedInstanceRole => Some(&shapes::UPDATE_MANAGED_INSTANCE_ROLE_RESULT),
@@ -386,17 +458,25 @@ impl Operation {
         match self {
             Operation::AddTagsToResource => None,
             Operation::CreateActivation => None,
+            Operation::CreateDocument => None,
             Operation::DeleteActivation => None,
+            Operation::DeleteDocument => None,
             Operation::DeregisterManagedInstance => None,
             Operation::DescribeActivations => None,
+            Operation::DescribeDocument => None,
             Operation::DescribeInstanceInformation => None,
+            Operation::GetDocument => None,
             Operation::GetServiceSetting => None,
+            Operation::ListDocumentVersions => None,
+            Operation::ListDocuments => None,
             Operation::ListInstanceAssociations => None,
             Operation::ListTagsForResource => None,
             Operation::RegisterManagedInstance => None,
             Operation::RemoveTagsFromResource => None,
             Operation::RequestManagedInstanceRoleToken => None,
             Operation::ResetServiceSetting => None,
+            Operation::UpdateDocument => None,
+            Operation::UpdateDocumentDefaultVersion => None,
             Operation::UpdateInstanceInformation => None,
             Operation::UpdateManagedInstancePublicKey => None,
             Operation::UpdateManagedInstanceRole => None,
@@ -612,6 +692,48 @@ pub struct AddTagsToResourceRequest {
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AddTagsToResourceResult {}
 
+/// A structure that includes attributes that describe a document attachment.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AttachmentContent {
+    /// The name of an attachment.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The size of an attachment in bytes.
+    #[serde(rename = "Size", default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    /// The cryptographic hash value of the document content.
+    #[serde(rename = "Hash", default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// The hash algorithm used to calculate the hash value.
+    #[serde(rename = "HashType", default, skip_serializing_if = "Option::is_none")]
+    pub hash_type: Option<String>,
+    /// The URL location of the attachment content.
+    #[serde(rename = "Url", default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// An attribute of an attachment, such as the attachment name.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AttachmentInformation {
+    /// The name of the attachment.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Identifying information about a document attachment, including the file name and a key-value pair that identifies the location of an attachment to a document.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AttachmentsSource {
+    /// The key of a key-value pair that identifies the location of an attachment to a document.
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The value of a key-value pair that identifies the location of an attachment to a document.
+    #[serde(rename = "Values", default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    /// The name of the document attachment file.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 /// The `CreateActivationRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CreateActivationRequest {
@@ -649,6 +771,52 @@ pub struct CreateActivationResult {
     pub activation_code: Option<String>,
 }
 
+/// The `CreateDocumentRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateDocumentRequest {
+    /// The content for the new SSM document in JSON or YAML format.
+    #[serde(rename = "Content")]
+    pub content: String,
+    /// A list of SSM documents required by a document.
+    #[serde(rename = "Requires", default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<Vec<DocumentRequires>>,
+    /// A list of key-value pairs that describe attachments to a version of a document.
+    #[serde(rename = "Attachments", default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<AttachmentsSource>>,
+    /// A name for the SSM document.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// An optional field where you can specify a friendly name for the SSM document.
+    #[serde(rename = "DisplayName", default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// An optional field specifying the version of the artifact you are creating with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+    /// The type of document to create.
+    #[serde(rename = "DocumentType", default, skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+    /// Specify the document format for the request.
+    #[serde(rename = "DocumentFormat", default, skip_serializing_if = "Option::is_none")]
+    pub document_format: Option<String>,
+    /// Specify a target type to define the kinds of resources the document can run on.
+    #[serde(rename = "TargetType", default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    /// Optional metadata that you assign to a resource.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// The cloud providers that the document can run against.
+    #[serde(rename = "CloudProviders", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_providers: Option<Vec<String>>,
+}
+
+/// The `CreateDocumentResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CreateDocumentResult {
+    /// Information about the SSM document.
+    #[serde(rename = "DocumentDescription", default, skip_serializing_if = "Option::is_none")]
+    pub document_description: Option<DocumentDescription>,
+}
+
 /// The `DeleteActivationRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DeleteActivationRequest {
@@ -660,6 +828,27 @@ pub struct DeleteActivationRequest {
 /// The `DeleteActivationResult` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DeleteActivationResult {}
+
+/// The `DeleteDocumentRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteDocumentRequest {
+    /// The name of the document.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The version of the document that you want to delete.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// The version name of the document that you want to delete.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+    /// Some SSM document types require that you specify a Force flag before you can delete the document.
+    #[serde(rename = "Force", default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
+}
+
+/// The `DeleteDocumentResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeleteDocumentResult {}
 
 /// The `DeregisterManagedInstanceRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -709,6 +898,28 @@ pub struct DescribeActivationsResult {
     pub next_token: Option<String>,
 }
 
+/// The `DescribeDocumentRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeDocumentRequest {
+    /// The name of the SSM document.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The document version for which you want information.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// An optional field specifying the version of the artifact associated with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+}
+
+/// The `DescribeDocumentResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DescribeDocumentResult {
+    /// Information about the SSM document.
+    #[serde(rename = "Document", default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentDescription>,
+}
+
 /// The `DescribeInstanceInformationRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DescribeInstanceInformationRequest {
@@ -735,6 +946,326 @@ pub struct DescribeInstanceInformationResult {
     /// The token to use when requesting the next set of items.
     #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
+}
+
+/// A default version of a document.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentDefaultVersionDescription {
+    /// The name of the document.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The default version of the document.
+    #[serde(rename = "DefaultVersion", default, skip_serializing_if = "Option::is_none")]
+    pub default_version: Option<String>,
+    /// The default version of the artifact associated with the document.
+    #[serde(rename = "DefaultVersionName", default, skip_serializing_if = "Option::is_none")]
+    pub default_version_name: Option<String>,
+}
+
+/// Describes an Amazon Web Services Systems Manager document (SSM document).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentDescription {
+    /// The SHA1 hash of the document, which you can use for verification.
+    #[serde(rename = "Sha1", default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    /// The Sha256 or Sha1 hash created by the system when the document was created.
+    #[serde(rename = "Hash", default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// The hash type of the document.
+    #[serde(rename = "HashType", default, skip_serializing_if = "Option::is_none")]
+    pub hash_type: Option<String>,
+    /// The name of the SSM document.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The friendly name of the SSM document.
+    #[serde(rename = "DisplayName", default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The version of the artifact associated with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+    /// The Amazon Web Services user that created the document.
+    #[serde(rename = "Owner", default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The date when the document was created.
+    #[serde(rename = "CreatedDate", default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<corral_wire::time::Timestamp>,
+    /// The status of the SSM document.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A message returned by Amazon Web Services Systems Manager that explains the Status value.
+    #[serde(rename = "StatusInformation", default, skip_serializing_if = "Option::is_none")]
+    pub status_information: Option<String>,
+    /// The document version.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// A description of the document.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A description of the parameters for a document.
+    #[serde(rename = "Parameters", default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Vec<DocumentParameter>>,
+    /// The list of operating system (OS) platforms compatible with this SSM document.
+    #[serde(rename = "PlatformTypes", default, skip_serializing_if = "Option::is_none")]
+    pub platform_types: Option<Vec<String>>,
+    /// The type of document.
+    #[serde(rename = "DocumentType", default, skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+    /// The schema version.
+    #[serde(rename = "SchemaVersion", default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<String>,
+    /// The latest version of the document.
+    #[serde(rename = "LatestVersion", default, skip_serializing_if = "Option::is_none")]
+    pub latest_version: Option<String>,
+    /// The default version.
+    #[serde(rename = "DefaultVersion", default, skip_serializing_if = "Option::is_none")]
+    pub default_version: Option<String>,
+    /// The document format, either JSON or YAML.
+    #[serde(rename = "DocumentFormat", default, skip_serializing_if = "Option::is_none")]
+    pub document_format: Option<String>,
+    /// The target type which defines the kinds of resources the document can run on.
+    #[serde(rename = "TargetType", default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    /// The tags, or metadata, that have been applied to the document.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// Details about the document attachments, including names, locations, sizes, and so on.
+    #[serde(rename = "AttachmentsInformation", default, skip_serializing_if = "Option::is_none")]
+    pub attachments_information: Option<Vec<AttachmentInformation>>,
+    /// A list of SSM documents required by a document.
+    #[serde(rename = "Requires", default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<Vec<DocumentRequires>>,
+    /// The user in your organization who created the document.
+    #[serde(rename = "Author", default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Details about the review of a document.
+    #[serde(rename = "ReviewInformation", default, skip_serializing_if = "Option::is_none")]
+    pub review_information: Option<Vec<ReviewInformation>>,
+    /// The version of the document currently approved for use in the organization.
+    #[serde(rename = "ApprovedVersion", default, skip_serializing_if = "Option::is_none")]
+    pub approved_version: Option<String>,
+    /// The version of the document that is currently under review.
+    #[serde(rename = "PendingReviewVersion", default, skip_serializing_if = "Option::is_none")]
+    pub pending_review_version: Option<String>,
+    /// The current status of the review.
+    #[serde(rename = "ReviewStatus", default, skip_serializing_if = "Option::is_none")]
+    pub review_status: Option<String>,
+    /// The classification of a document to help you identify and categorize its use.
+    #[serde(rename = "Category", default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Vec<String>>,
+    /// The value that identifies a document's category.
+    #[serde(rename = "CategoryEnum", default, skip_serializing_if = "Option::is_none")]
+    pub category_enum: Option<Vec<String>>,
+    /// This field specifies the cloud providers that the returned version of the document can run against.
+    #[serde(rename = "CloudProviders", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_providers: Option<Vec<String>>,
+}
+
+/// This data type is deprecated.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentFilter {
+    /// The name of the filter.
+    #[serde(rename = "key")]
+    pub key: String,
+    /// The value of the filter.
+    #[serde(rename = "value")]
+    pub value: String,
+}
+
+/// Describes the name of a SSM document.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentIdentifier {
+    /// The name of the SSM document.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The date the SSM document was created.
+    #[serde(rename = "CreatedDate", default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<corral_wire::time::Timestamp>,
+    /// An optional field where you can specify a friendly name for the SSM document.
+    #[serde(rename = "DisplayName", default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The Amazon Web Services user that created the document.
+    #[serde(rename = "Owner", default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// An optional field specifying the version of the artifact associated with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+    /// The operating system platform.
+    #[serde(rename = "PlatformTypes", default, skip_serializing_if = "Option::is_none")]
+    pub platform_types: Option<Vec<String>>,
+    /// The document version.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// The document type.
+    #[serde(rename = "DocumentType", default, skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+    /// The schema version.
+    #[serde(rename = "SchemaVersion", default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<String>,
+    /// The document format, either JSON or YAML.
+    #[serde(rename = "DocumentFormat", default, skip_serializing_if = "Option::is_none")]
+    pub document_format: Option<String>,
+    /// The target type which defines the kinds of resources the document can run on.
+    #[serde(rename = "TargetType", default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    /// The tags, or metadata, that have been applied to the document.
+    #[serde(rename = "Tags", default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    /// A list of SSM documents required by a document.
+    #[serde(rename = "Requires", default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<Vec<DocumentRequires>>,
+    /// The current status of a document review.
+    #[serde(rename = "ReviewStatus", default, skip_serializing_if = "Option::is_none")]
+    pub review_status: Option<String>,
+    /// The user in your organization who created the document.
+    #[serde(rename = "Author", default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// This field specifies the cloud providers that the default version of the document can run against.
+    #[serde(rename = "CloudProviders", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_providers: Option<Vec<String>>,
+}
+
+/// One or more filters.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentKeyValuesFilter {
+    /// The name of the filter key.
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The value for the filter key.
+    #[serde(rename = "Values", default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+}
+
+/// Parameters specified in a Systems Manager document that run on the server when the command is run.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentParameter {
+    /// The name of the parameter.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The type of parameter.
+    #[serde(rename = "Type", default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// A description of what the parameter does, how to use it, the default value, and whether or not the parameter is optional.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// If specified, the default values for the parameters.
+    #[serde(rename = "DefaultValue", default, skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<String>,
+}
+
+/// An SSM document required by the current document.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentRequires {
+    /// The name of the required SSM document.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The document version required by the current document.
+    #[serde(rename = "Version", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The document type of the required SSM document.
+    #[serde(rename = "RequireType", default, skip_serializing_if = "Option::is_none")]
+    pub require_type: Option<String>,
+    /// An optional field specifying the version of the artifact associated with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+}
+
+/// Version information about the document.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DocumentVersionInfo {
+    /// The document name.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The friendly name of the SSM document.
+    #[serde(rename = "DisplayName", default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The document version.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// The version of the artifact associated with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+    /// The date the document was created.
+    #[serde(rename = "CreatedDate", default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<corral_wire::time::Timestamp>,
+    /// An identifier for the default version of the document.
+    #[serde(rename = "IsDefaultVersion", default, skip_serializing_if = "Option::is_none")]
+    pub is_default_version: Option<bool>,
+    /// The document format, either JSON or YAML.
+    #[serde(rename = "DocumentFormat", default, skip_serializing_if = "Option::is_none")]
+    pub document_format: Option<String>,
+    /// The status of the SSM document, such as Creating, Active, Failed, and Deleting.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A message returned by Amazon Web Services Systems Manager that explains the Status value.
+    #[serde(rename = "StatusInformation", default, skip_serializing_if = "Option::is_none")]
+    pub status_information: Option<String>,
+    /// The current status of the approval review for the latest version of the document.
+    #[serde(rename = "ReviewStatus", default, skip_serializing_if = "Option::is_none")]
+    pub review_status: Option<String>,
+    /// This field specifies the cloud providers that this version of the document can run against.
+    #[serde(rename = "CloudProviders", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_providers: Option<Vec<String>>,
+}
+
+/// The `GetDocumentRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetDocumentRequest {
+    /// The name of the SSM document.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// An optional field specifying the version of the artifact associated with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+    /// The document version for which you want information.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// Returns the document in the specified format.
+    #[serde(rename = "DocumentFormat", default, skip_serializing_if = "Option::is_none")]
+    pub document_format: Option<String>,
+}
+
+/// The `GetDocumentResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetDocumentResult {
+    /// The name of the SSM document.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The date the SSM document was created.
+    #[serde(rename = "CreatedDate", default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<corral_wire::time::Timestamp>,
+    /// The friendly name of the SSM document.
+    #[serde(rename = "DisplayName", default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The version of the artifact associated with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+    /// The document version.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// The status of the SSM document, such as Creating, Active, Updating, Failed, and Deleting.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A message returned by Amazon Web Services Systems Manager that explains the Status value.
+    #[serde(rename = "StatusInformation", default, skip_serializing_if = "Option::is_none")]
+    pub status_information: Option<String>,
+    /// The contents of the SSM document.
+    #[serde(rename = "Content", default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The document type.
+    #[serde(rename = "DocumentType", default, skip_serializing_if = "Option::is_none")]
+    pub document_type: Option<String>,
+    /// The document format, either JSON or YAML.
+    #[serde(rename = "DocumentFormat", default, skip_serializing_if = "Option::is_none")]
+    pub document_format: Option<String>,
+    /// A list of SSM documents required by a document.
+    #[serde(rename = "Requires", default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<Vec<DocumentRequires>>,
+    /// A description of the document attachments, including names, locations, sizes, and so on.
+    #[serde(rename = "AttachmentsContent", default, skip_serializing_if = "Option::is_none")]
+    pub attachments_content: Option<Vec<AttachmentContent>>,
+    /// The current review status of a new custom Systems Manager document (SSM document) created by a member of your organization, or of the latest version of an existing SSM document.
+    #[serde(rename = "ReviewStatus", default, skip_serializing_if = "Option::is_none")]
+    pub review_status: Option<String>,
 }
 
 /// The request body of the GetServiceSetting API operation.
@@ -871,6 +1402,59 @@ pub struct InstanceInformationStringFilter {
     /// The filter values.
     #[serde(rename = "Values")]
     pub values: Vec<String>,
+}
+
+/// The `ListDocumentVersionsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListDocumentVersionsRequest {
+    /// The name of the document.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The maximum number of items to return for this call.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The token for the next set of items to return.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `ListDocumentVersionsResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListDocumentVersionsResult {
+    /// The document versions.
+    #[serde(rename = "DocumentVersions", default, skip_serializing_if = "Option::is_none")]
+    pub document_versions: Option<Vec<DocumentVersionInfo>>,
+    /// The token to use when requesting the next set of items.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `ListDocumentsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListDocumentsRequest {
+    /// This data type is deprecated.
+    #[serde(rename = "DocumentFilterList", default, skip_serializing_if = "Option::is_none")]
+    pub document_filter_list: Option<Vec<DocumentFilter>>,
+    /// One or more DocumentKeyValuesFilter objects.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<DocumentKeyValuesFilter>>,
+    /// The maximum number of items to return for this call.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// The token for the next set of items to return.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `ListDocumentsResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListDocumentsResult {
+    /// The names of the SSM documents.
+    #[serde(rename = "DocumentIdentifiers", default, skip_serializing_if = "Option::is_none")]
+    pub document_identifiers: Option<Vec<DocumentIdentifier>>,
+    /// The token to use when requesting the next set of items.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
 }
 
 /// The `ListInstanceAssociationsRequest` structure.
@@ -1028,6 +1612,20 @@ pub struct ResetServiceSettingResult {
     pub service_setting: Option<ServiceSetting>,
 }
 
+/// Information about the result of a document review request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ReviewInformation {
+    /// The time that the reviewer took action on the document review request.
+    #[serde(rename = "ReviewedTime", default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_time: Option<corral_wire::time::Timestamp>,
+    /// The current status of the document review request.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The reviewer assigned to take action on the document review request.
+    #[serde(rename = "Reviewer", default, skip_serializing_if = "Option::is_none")]
+    pub reviewer: Option<String>,
+}
+
 /// The service setting data structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ServiceSetting {
@@ -1060,6 +1658,65 @@ pub struct Tag {
     /// The value of the tag.
     #[serde(rename = "Value")]
     pub value: String,
+}
+
+/// The `UpdateDocumentDefaultVersionRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateDocumentDefaultVersionRequest {
+    /// The name of a custom document that you want to set as the default version.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The version of a custom document that you want to set as the default version.
+    #[serde(rename = "DocumentVersion")]
+    pub document_version: String,
+}
+
+/// The `UpdateDocumentDefaultVersionResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateDocumentDefaultVersionResult {
+    /// The description of a custom document that you want to set as the default version.
+    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<DocumentDefaultVersionDescription>,
+}
+
+/// The `UpdateDocumentRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateDocumentRequest {
+    /// A valid JSON or YAML string.
+    #[serde(rename = "Content")]
+    pub content: String,
+    /// A list of key-value pairs that describe attachments to a version of a document.
+    #[serde(rename = "Attachments", default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<AttachmentsSource>>,
+    /// The name of the SSM document that you want to update.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The friendly name of the SSM document that you want to update.
+    #[serde(rename = "DisplayName", default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// An optional field specifying the version of the artifact you are updating with the document.
+    #[serde(rename = "VersionName", default, skip_serializing_if = "Option::is_none")]
+    pub version_name: Option<String>,
+    /// The version of the document that you want to update.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// Specify the document format for the new document version.
+    #[serde(rename = "DocumentFormat", default, skip_serializing_if = "Option::is_none")]
+    pub document_format: Option<String>,
+    /// Specify a new target type for the document.
+    #[serde(rename = "TargetType", default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    /// The cloud providers that the new document version can run against.
+    #[serde(rename = "CloudProviders", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_providers: Option<Vec<String>>,
+}
+
+/// The `UpdateDocumentResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct UpdateDocumentResult {
+    /// A description of the document that was updated.
+    #[serde(rename = "DocumentDescription", default, skip_serializing_if = "Option::is_none")]
+    pub document_description: Option<DocumentDescription>,
 }
 
 /// The `UpdateInstanceInformationRequest` structure.
@@ -1275,14 +1932,237 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `AttachmentContent` shape.
+    pub static ATTACHMENT_CONTENT: Shape = Shape {
+        name: "AttachmentContent",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &ATTACHMENT_NAME, required: false },
+                Member { name: "Size", wire_name: "Size", shape: &CONTENT_LENGTH, required: false },
+                Member { name: "Hash", wire_name: "Hash", shape: &ATTACHMENT_HASH, required: false },
+                Member { name: "HashType", wire_name: "HashType", shape: &ATTACHMENT_HASH_TYPE, required: false },
+                Member { name: "Url", wire_name: "Url", shape: &ATTACHMENT_URL, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentContentList` shape.
+    pub static ATTACHMENT_CONTENT_LIST: Shape = Shape {
+        name: "AttachmentContentList",
+        kind: ShapeKind::List {
+            member: &ATTACHMENT_CONTENT,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentHash` shape.
+    pub static ATTACHMENT_HASH: Shape = Shape {
+        name: "AttachmentHash",
+        kind: ShapeKind::String { min: None, max: Some(256), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentHashType` shape.
+    pub static ATTACHMENT_HASH_TYPE: Shape = Shape {
+        name: "AttachmentHashType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["Sha256"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentIdentifier` shape.
+    pub static ATTACHMENT_IDENTIFIER: Shape = Shape {
+        name: "AttachmentIdentifier",
+        kind: ShapeKind::String { min: None, max: None, pattern: Some("^[a-zA-Z0-9_\\-.]{3,128}$"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentInformation` shape.
+    pub static ATTACHMENT_INFORMATION: Shape = Shape {
+        name: "AttachmentInformation",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "Name", wire_name: "Name", shape: &ATTACHMENT_NAME, required: false }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentInformationList` shape.
+    pub static ATTACHMENT_INFORMATION_LIST: Shape = Shape {
+        name: "AttachmentInformationList",
+        kind: ShapeKind::List {
+            member: &ATTACHMENT_INFORMATION,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentName` shape.
+    pub static ATTACHMENT_NAME: Shape = Shape {
+        name: "AttachmentName",
+        kind: ShapeKind::String { min: None, max: None, pattern: Some("^[a-zA-Z0-9_\\-.]{3,128}$"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentUrl` shape.
+    pub static ATTACHMENT_URL: Shape = Shape {
+        name: "AttachmentUrl",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentsSource` shape.
+    pub static ATTACHMENTS_SOURCE: Shape = Shape {
+        name: "AttachmentsSource",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Key", wire_name: "Key", shape: &ATTACHMENTS_SOURCE_KEY, required: false },
+                Member { name: "Values", wire_name: "Values", shape: &ATTACHMENTS_SOURCE_VALUES, required: false },
+                Member { name: "Name", wire_name: "Name", shape: &ATTACHMENT_IDENTIFIER, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentsSourceKey` shape.
+    pub static ATTACHMENTS_SOURCE_KEY: Shape = Shape {
+        name: "AttachmentsSourceKey",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["SourceUrl", "S3FileUrl", "AttachmentReference"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentsSourceList` shape.
+    pub static ATTACHMENTS_SOURCE_LIST: Shape = Shape {
+        name: "AttachmentsSourceList",
+        kind: ShapeKind::List {
+            member: &ATTACHMENTS_SOURCE,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: Some(20),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentsSourceValue` shape.
+    pub static ATTACHMENTS_SOURCE_VALUE: Shape = Shape {
+        name: "AttachmentsSourceValue",
+        kind: ShapeKind::String { min: Some(1), max: Some(1024), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AttachmentsSourceValues` shape.
+    pub static ATTACHMENTS_SOURCE_VALUES: Shape = Shape {
+        name: "AttachmentsSourceValues",
+        kind: ShapeKind::List {
+            member: &ATTACHMENTS_SOURCE_VALUE,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: Some(1),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `Boolean` shape.
     pub static BOOLEAN: Shape =
         Shape { name: "Boolean", kind: ShapeKind::Boolean, sensitive: false, doc_policy_document: false };
+
+    /// The `Category` shape.
+    pub static CATEGORY: Shape = Shape {
+        name: "Category",
+        kind: ShapeKind::String { min: None, max: Some(128), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CategoryEnumList` shape.
+    pub static CATEGORY_ENUM_LIST: Shape = Shape {
+        name: "CategoryEnumList",
+        kind: ShapeKind::List {
+            member: &CATEGORY,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: Some(3),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CategoryList` shape.
+    pub static CATEGORY_LIST: Shape = Shape {
+        name: "CategoryList",
+        kind: ShapeKind::List {
+            member: &CATEGORY,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: Some(3),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CloudProvider` shape.
+    pub static CLOUD_PROVIDER: Shape = Shape {
+        name: "CloudProvider",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["AWS", "Azure", "GCP"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CloudProviderList` shape.
+    pub static CLOUD_PROVIDER_LIST: Shape = Shape {
+        name: "CloudProviderList",
+        kind: ShapeKind::List {
+            member: &CLOUD_PROVIDER,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: Some(10),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
 
     /// The `ComputerName` shape.
     pub static COMPUTER_NAME: Shape = Shape {
         name: "ComputerName",
         kind: ShapeKind::String { min: Some(1), max: Some(255), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ContentLength` shape.
+    pub static CONTENT_LENGTH: Shape = Shape {
+        name: "ContentLength",
+        kind: ShapeKind::Long { min: None, max: None },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -1348,6 +2228,68 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `CreateDocumentRequest` shape.
+    pub static CREATE_DOCUMENT_REQUEST: Shape = Shape {
+        name: "CreateDocumentRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Content", wire_name: "Content", shape: &DOCUMENT_CONTENT, required: true },
+                Member { name: "Requires", wire_name: "Requires", shape: &DOCUMENT_REQUIRES_LIST, required: false },
+                Member {
+                    name: "Attachments",
+                    wire_name: "Attachments",
+                    shape: &ATTACHMENTS_SOURCE_LIST,
+                    required: false,
+                },
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_NAME, required: true },
+                Member {
+                    name: "DisplayName",
+                    wire_name: "DisplayName",
+                    shape: &DOCUMENT_DISPLAY_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+                Member { name: "DocumentType", wire_name: "DocumentType", shape: &DOCUMENT_TYPE, required: false },
+                Member {
+                    name: "DocumentFormat",
+                    wire_name: "DocumentFormat",
+                    shape: &DOCUMENT_FORMAT,
+                    required: false,
+                },
+                Member { name: "TargetType", wire_name: "TargetType", shape: &TARGET_TYPE, required: false },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST, required: false },
+                Member {
+                    name: "CloudProviders",
+                    wire_name: "CloudProviders",
+                    shape: &CLOUD_PROVIDER_LIST,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CreateDocumentResult` shape.
+    pub static CREATE_DOCUMENT_RESULT: Shape = Shape {
+        name: "CreateDocumentResult",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "DocumentDescription",
+                wire_name: "DocumentDescription",
+                shape: &DOCUMENT_DESCRIPTION,
+                required: false,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `CreatedDate` shape.
     pub static CREATED_DATE: Shape =
         Shape { name: "CreatedDate", kind: ShapeKind::Timestamp, sensitive: false, doc_policy_document: false };
@@ -1387,6 +2329,39 @@ pub mod shapes {
     /// The `DeleteActivationResult` shape.
     pub static DELETE_ACTIVATION_RESULT: Shape = Shape {
         name: "DeleteActivationResult",
+        kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteDocumentRequest` shape.
+    pub static DELETE_DOCUMENT_REQUEST: Shape = Shape {
+        name: "DeleteDocumentRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_NAME, required: true },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+                Member { name: "Force", wire_name: "Force", shape: &BOOLEAN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeleteDocumentResult` shape.
+    pub static DELETE_DOCUMENT_RESULT: Shape = Shape {
+        name: "DeleteDocumentResult",
         kind: ShapeKind::Structure { members: &[] },
         sensitive: false,
         doc_policy_document: false,
@@ -1497,6 +2472,45 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `DescribeDocumentRequest` shape.
+    pub static DESCRIBE_DOCUMENT_REQUEST: Shape = Shape {
+        name: "DescribeDocumentRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_ARN, required: true },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DescribeDocumentResult` shape.
+    pub static DESCRIBE_DOCUMENT_RESULT: Shape = Shape {
+        name: "DescribeDocumentResult",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "Document",
+                wire_name: "Document",
+                shape: &DOCUMENT_DESCRIPTION,
+                required: false,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `DescribeInstanceInformationRequest` shape.
     pub static DESCRIBE_INSTANCE_INFORMATION_REQUEST: Shape = Shape {
         name: "DescribeInstanceInformationRequest",
@@ -1545,9 +2559,778 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `DescriptionInDocument` shape.
+    pub static DESCRIPTION_IN_DOCUMENT: Shape = Shape {
+        name: "DescriptionInDocument",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentARN` shape.
+    pub static DOCUMENT_ARN: Shape = Shape {
+        name: "DocumentARN",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: Some("^[a-zA-Z0-9_\\-.:/]{3,128}$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentAuthor` shape.
+    pub static DOCUMENT_AUTHOR: Shape = Shape {
+        name: "DocumentAuthor",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentContent` shape.
+    pub static DOCUMENT_CONTENT: Shape = Shape {
+        name: "DocumentContent",
+        kind: ShapeKind::String { min: Some(1), max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentDefaultVersionDescription` shape.
+    pub static DOCUMENT_DEFAULT_VERSION_DESCRIPTION: Shape = Shape {
+        name: "DocumentDefaultVersionDescription",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_NAME, required: false },
+                Member {
+                    name: "DefaultVersion",
+                    wire_name: "DefaultVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "DefaultVersionName",
+                    wire_name: "DefaultVersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentDescription` shape.
+    pub static DOCUMENT_DESCRIPTION: Shape = Shape {
+        name: "DocumentDescription",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Sha1", wire_name: "Sha1", shape: &DOCUMENT_SHA1, required: false },
+                Member { name: "Hash", wire_name: "Hash", shape: &DOCUMENT_HASH, required: false },
+                Member { name: "HashType", wire_name: "HashType", shape: &DOCUMENT_HASH_TYPE, required: false },
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_ARN, required: false },
+                Member {
+                    name: "DisplayName",
+                    wire_name: "DisplayName",
+                    shape: &DOCUMENT_DISPLAY_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+                Member { name: "Owner", wire_name: "Owner", shape: &DOCUMENT_OWNER, required: false },
+                Member { name: "CreatedDate", wire_name: "CreatedDate", shape: &DATE_TIME, required: false },
+                Member { name: "Status", wire_name: "Status", shape: &DOCUMENT_STATUS, required: false },
+                Member {
+                    name: "StatusInformation",
+                    wire_name: "StatusInformation",
+                    shape: &DOCUMENT_STATUS_INFORMATION,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "Description",
+                    wire_name: "Description",
+                    shape: &DESCRIPTION_IN_DOCUMENT,
+                    required: false,
+                },
+                Member {
+                    name: "Parameters",
+                    wire_name: "Parameters",
+                    shape: &DOCUMENT_PARAMETER_LIST,
+                    required: false,
+                },
+                Member {
+                    name: "PlatformTypes",
+                    wire_name: "PlatformTypes",
+                    shape: &PLATFORM_TYPE_LIST,
+                    required: false,
+                },
+                Member { name: "DocumentType", wire_name: "DocumentType", shape: &DOCUMENT_TYPE, required: false },
+                Member {
+                    name: "SchemaVersion",
+                    wire_name: "SchemaVersion",
+                    shape: &DOCUMENT_SCHEMA_VERSION,
+                    required: false,
+                },
+                Member { name: "LatestVersion", wire_name: "LatestVersion", shape: &DOCUMENT_VERSION, required: false },
+                Member {
+                    name: "DefaultVersion",
+                    wire_name: "DefaultVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentFormat",
+                    wire_name: "DocumentFormat",
+                    shape: &DOCUMENT_FORMAT,
+                    required: false,
+                },
+                Member { name: "TargetType", wire_name: "TargetType", shape: &TARGET_TYPE, required: false },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST, required: false },
+                Member {
+                    name: "AttachmentsInformation",
+                    wire_name: "AttachmentsInformation",
+                    shape: &ATTACHMENT_INFORMATION_LIST,
+                    required: false,
+                },
+                Member { name: "Requires", wire_name: "Requires", shape: &DOCUMENT_REQUIRES_LIST, required: false },
+                Member { name: "Author", wire_name: "Author", shape: &DOCUMENT_AUTHOR, required: false },
+                Member {
+                    name: "ReviewInformation",
+                    wire_name: "ReviewInformation",
+                    shape: &REVIEW_INFORMATION_LIST,
+                    required: false,
+                },
+                Member {
+                    name: "ApprovedVersion",
+                    wire_name: "ApprovedVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "PendingReviewVersion",
+                    wire_name: "PendingReviewVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member { name: "ReviewStatus", wire_name: "ReviewStatus", shape: &REVIEW_STATUS, required: false },
+                Member { name: "Category", wire_name: "Category", shape: &CATEGORY_LIST, required: false },
+                Member { name: "CategoryEnum", wire_name: "CategoryEnum", shape: &CATEGORY_ENUM_LIST, required: false },
+                Member {
+                    name: "CloudProviders",
+                    wire_name: "CloudProviders",
+                    shape: &CLOUD_PROVIDER_LIST,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentDisplayName` shape.
+    pub static DOCUMENT_DISPLAY_NAME: Shape = Shape {
+        name: "DocumentDisplayName",
+        kind: ShapeKind::String {
+            min: None,
+            max: Some(1024),
+            pattern: Some("^[\\w\\.\\-\\:\\/ ]*$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentFilter` shape.
+    pub static DOCUMENT_FILTER: Shape = Shape {
+        name: "DocumentFilter",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "key", wire_name: "key", shape: &DOCUMENT_FILTER_KEY, required: true },
+                Member { name: "value", wire_name: "value", shape: &DOCUMENT_FILTER_VALUE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentFilterKey` shape.
+    pub static DOCUMENT_FILTER_KEY: Shape = Shape {
+        name: "DocumentFilterKey",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Name", "Owner", "PlatformTypes", "DocumentType"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentFilterList` shape.
+    pub static DOCUMENT_FILTER_LIST: Shape = Shape {
+        name: "DocumentFilterList",
+        kind: ShapeKind::List {
+            member: &DOCUMENT_FILTER,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentFilterValue` shape.
+    pub static DOCUMENT_FILTER_VALUE: Shape = Shape {
+        name: "DocumentFilterValue",
+        kind: ShapeKind::String { min: Some(1), max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentFormat` shape.
+    pub static DOCUMENT_FORMAT: Shape = Shape {
+        name: "DocumentFormat",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["YAML", "JSON", "TEXT"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentHash` shape.
+    pub static DOCUMENT_HASH: Shape = Shape {
+        name: "DocumentHash",
+        kind: ShapeKind::String { min: None, max: Some(256), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentHashType` shape.
+    pub static DOCUMENT_HASH_TYPE: Shape = Shape {
+        name: "DocumentHashType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["Sha256", "Sha1"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentIdentifier` shape.
+    pub static DOCUMENT_IDENTIFIER: Shape = Shape {
+        name: "DocumentIdentifier",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_ARN, required: false },
+                Member { name: "CreatedDate", wire_name: "CreatedDate", shape: &DATE_TIME, required: false },
+                Member {
+                    name: "DisplayName",
+                    wire_name: "DisplayName",
+                    shape: &DOCUMENT_DISPLAY_NAME,
+                    required: false,
+                },
+                Member { name: "Owner", wire_name: "Owner", shape: &DOCUMENT_OWNER, required: false },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "PlatformTypes",
+                    wire_name: "PlatformTypes",
+                    shape: &PLATFORM_TYPE_LIST,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member { name: "DocumentType", wire_name: "DocumentType", shape: &DOCUMENT_TYPE, required: false },
+                Member {
+                    name: "SchemaVersion",
+                    wire_name: "SchemaVersion",
+                    shape: &DOCUMENT_SCHEMA_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentFormat",
+                    wire_name: "DocumentFormat",
+                    shape: &DOCUMENT_FORMAT,
+                    required: false,
+                },
+                Member { name: "TargetType", wire_name: "TargetType", shape: &TARGET_TYPE, required: false },
+                Member { name: "Tags", wire_name: "Tags", shape: &TAG_LIST, required: false },
+                Member { name: "Requires", wire_name: "Requires", shape: &DOCUMENT_REQUIRES_LIST, required: false },
+                Member { name: "ReviewStatus", wire_name: "ReviewStatus", shape: &REVIEW_STATUS, required: false },
+                Member { name: "Author", wire_name: "Author", shape: &DOCUMENT_AUTHOR, required: false },
+                Member {
+                    name: "CloudProviders",
+                    wire_name: "CloudProviders",
+                    shape: &CLOUD_PROVIDER_LIST,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentIdentifierList` shape.
+    pub static DOCUMENT_IDENTIFIER_LIST: Shape = Shape {
+        name: "DocumentIdentifierList",
+        kind: ShapeKind::List {
+            member: &DOCUMENT_IDENTIFIER,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentKeyValuesFilter` shape.
+    pub static DOCUMENT_KEY_VALUES_FILTER: Shape = Shape {
+        name: "DocumentKeyValuesFilter",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Key", wire_name: "Key", shape: &DOCUMENT_KEY_VALUES_FILTER_KEY, required: false },
+                Member {
+                    name: "Values",
+                    wire_name: "Values",
+                    shape: &DOCUMENT_KEY_VALUES_FILTER_VALUES,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentKeyValuesFilterKey` shape.
+    pub static DOCUMENT_KEY_VALUES_FILTER_KEY: Shape = Shape {
+        name: "DocumentKeyValuesFilterKey",
+        kind: ShapeKind::String { min: Some(1), max: Some(128), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentKeyValuesFilterList` shape.
+    pub static DOCUMENT_KEY_VALUES_FILTER_LIST: Shape = Shape {
+        name: "DocumentKeyValuesFilterList",
+        kind: ShapeKind::List {
+            member: &DOCUMENT_KEY_VALUES_FILTER,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: Some(6),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentKeyValuesFilterValue` shape.
+    pub static DOCUMENT_KEY_VALUES_FILTER_VALUE: Shape = Shape {
+        name: "DocumentKeyValuesFilterValue",
+        kind: ShapeKind::String { min: Some(1), max: Some(256), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentKeyValuesFilterValues` shape.
+    pub static DOCUMENT_KEY_VALUES_FILTER_VALUES: Shape = Shape {
+        name: "DocumentKeyValuesFilterValues",
+        kind: ShapeKind::List {
+            member: &DOCUMENT_KEY_VALUES_FILTER_VALUE,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentName` shape.
+    pub static DOCUMENT_NAME: Shape = Shape {
+        name: "DocumentName",
+        kind: ShapeKind::String { min: None, max: None, pattern: Some("^[a-zA-Z0-9_\\-.]{3,128}$"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentOwner` shape.
+    pub static DOCUMENT_OWNER: Shape = Shape {
+        name: "DocumentOwner",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentParameter` shape.
+    pub static DOCUMENT_PARAMETER: Shape = Shape {
+        name: "DocumentParameter",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_PARAMETER_NAME, required: false },
+                Member { name: "Type", wire_name: "Type", shape: &DOCUMENT_PARAMETER_TYPE, required: false },
+                Member {
+                    name: "Description",
+                    wire_name: "Description",
+                    shape: &DOCUMENT_PARAMETER_DESCRPTION,
+                    required: false,
+                },
+                Member {
+                    name: "DefaultValue",
+                    wire_name: "DefaultValue",
+                    shape: &DOCUMENT_PARAMETER_DEFAULT_VALUE,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentParameterDefaultValue` shape.
+    pub static DOCUMENT_PARAMETER_DEFAULT_VALUE: Shape = Shape {
+        name: "DocumentParameterDefaultValue",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentParameterDescrption` shape.
+    pub static DOCUMENT_PARAMETER_DESCRPTION: Shape = Shape {
+        name: "DocumentParameterDescrption",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentParameterList` shape.
+    pub static DOCUMENT_PARAMETER_LIST: Shape = Shape {
+        name: "DocumentParameterList",
+        kind: ShapeKind::List {
+            member: &DOCUMENT_PARAMETER,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentParameterName` shape.
+    pub static DOCUMENT_PARAMETER_NAME: Shape = Shape {
+        name: "DocumentParameterName",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentParameterType` shape.
+    pub static DOCUMENT_PARAMETER_TYPE: Shape = Shape {
+        name: "DocumentParameterType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["String", "StringList"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentRequires` shape.
+    pub static DOCUMENT_REQUIRES: Shape = Shape {
+        name: "DocumentRequires",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_ARN, required: true },
+                Member { name: "Version", wire_name: "Version", shape: &DOCUMENT_VERSION, required: false },
+                Member { name: "RequireType", wire_name: "RequireType", shape: &REQUIRE_TYPE, required: false },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentRequiresList` shape.
+    pub static DOCUMENT_REQUIRES_LIST: Shape = Shape {
+        name: "DocumentRequiresList",
+        kind: ShapeKind::List {
+            member: &DOCUMENT_REQUIRES,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentSchemaVersion` shape.
+    pub static DOCUMENT_SCHEMA_VERSION: Shape = Shape {
+        name: "DocumentSchemaVersion",
+        kind: ShapeKind::String { min: None, max: None, pattern: Some("([0-9]+)\\.([0-9]+)"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentSha1` shape.
+    pub static DOCUMENT_SHA1: Shape = Shape {
+        name: "DocumentSha1",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentStatus` shape.
+    pub static DOCUMENT_STATUS: Shape = Shape {
+        name: "DocumentStatus",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Creating", "Active", "Updating", "Deleting", "Failed"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentStatusInformation` shape.
+    pub static DOCUMENT_STATUS_INFORMATION: Shape = Shape {
+        name: "DocumentStatusInformation",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentType` shape.
+    pub static DOCUMENT_TYPE: Shape = Shape {
+        name: "DocumentType",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Command",
+                "Policy",
+                "Automation",
+                "Session",
+                "Package",
+                "ApplicationConfiguration",
+                "ApplicationConfigurationSchema",
+                "DeploymentStrategy",
+                "ChangeCalendar",
+                "Automation.ChangeTemplate",
+                "ProblemAnalysis",
+                "ProblemAnalysisTemplate",
+                "CloudFormation",
+                "ConformancePackTemplate",
+                "QuickSetup",
+                "ManualApprovalPolicy",
+                "AutoApprovalPolicy",
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentVersion` shape.
+    pub static DOCUMENT_VERSION: Shape = Shape {
+        name: "DocumentVersion",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: Some("([$]LATEST|[$]DEFAULT|^[1-9][0-9]*$)"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentVersionInfo` shape.
+    pub static DOCUMENT_VERSION_INFO: Shape = Shape {
+        name: "DocumentVersionInfo",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_NAME, required: false },
+                Member {
+                    name: "DisplayName",
+                    wire_name: "DisplayName",
+                    shape: &DOCUMENT_DISPLAY_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+                Member { name: "CreatedDate", wire_name: "CreatedDate", shape: &DATE_TIME, required: false },
+                Member { name: "IsDefaultVersion", wire_name: "IsDefaultVersion", shape: &BOOLEAN, required: false },
+                Member {
+                    name: "DocumentFormat",
+                    wire_name: "DocumentFormat",
+                    shape: &DOCUMENT_FORMAT,
+                    required: false,
+                },
+                Member { name: "Status", wire_name: "Status", shape: &DOCUMENT_STATUS, required: false },
+                Member {
+                    name: "StatusInformation",
+                    wire_name: "StatusInformation",
+                    shape: &DOCUMENT_STATUS_INFORMATION,
+                    required: false,
+                },
+                Member { name: "ReviewStatus", wire_name: "ReviewStatus", shape: &REVIEW_STATUS, required: false },
+                Member {
+                    name: "CloudProviders",
+                    wire_name: "CloudProviders",
+                    shape: &CLOUD_PROVIDER_LIST,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentVersionList` shape.
+    pub static DOCUMENT_VERSION_LIST: Shape = Shape {
+        name: "DocumentVersionList",
+        kind: ShapeKind::List {
+            member: &DOCUMENT_VERSION_INFO,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentVersionName` shape.
+    pub static DOCUMENT_VERSION_NAME: Shape = Shape {
+        name: "DocumentVersionName",
+        kind: ShapeKind::String { min: None, max: None, pattern: Some("^[a-zA-Z0-9_\\-.]{1,128}$"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DocumentVersionNumber` shape.
+    pub static DOCUMENT_VERSION_NUMBER: Shape = Shape {
+        name: "DocumentVersionNumber",
+        kind: ShapeKind::String { min: None, max: None, pattern: Some("(^[1-9][0-9]*$)"), enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `ExpirationDate` shape.
     pub static EXPIRATION_DATE: Shape =
         Shape { name: "ExpirationDate", kind: ShapeKind::Timestamp, sensitive: false, doc_policy_document: false };
+
+    /// The `GetDocumentRequest` shape.
+    pub static GET_DOCUMENT_REQUEST: Shape = Shape {
+        name: "GetDocumentRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_ARN, required: true },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentFormat",
+                    wire_name: "DocumentFormat",
+                    shape: &DOCUMENT_FORMAT,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetDocumentResult` shape.
+    pub static GET_DOCUMENT_RESULT: Shape = Shape {
+        name: "GetDocumentResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_ARN, required: false },
+                Member { name: "CreatedDate", wire_name: "CreatedDate", shape: &DATE_TIME, required: false },
+                Member {
+                    name: "DisplayName",
+                    wire_name: "DisplayName",
+                    shape: &DOCUMENT_DISPLAY_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member { name: "Status", wire_name: "Status", shape: &DOCUMENT_STATUS, required: false },
+                Member {
+                    name: "StatusInformation",
+                    wire_name: "StatusInformation",
+                    shape: &DOCUMENT_STATUS_INFORMATION,
+                    required: false,
+                },
+                Member { name: "Content", wire_name: "Content", shape: &DOCUMENT_CONTENT, required: false },
+                Member { name: "DocumentType", wire_name: "DocumentType", shape: &DOCUMENT_TYPE, required: false },
+                Member {
+                    name: "DocumentFormat",
+                    wire_name: "DocumentFormat",
+                    shape: &DOCUMENT_FORMAT,
+                    required: false,
+                },
+                Member { name: "Requires", wire_name: "Requires", shape: &DOCUMENT_REQUIRES_LIST, required: false },
+                Member {
+                    name: "AttachmentsContent",
+                    wire_name: "AttachmentsContent",
+                    shape: &ATTACHMENT_CONTENT_LIST,
+                    required: false,
+                },
+                Member { name: "ReviewStatus", wire_name: "ReviewStatus", shape: &REVIEW_STATUS, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
 
     /// The `GetServiceSettingRequest` shape.
     pub static GET_SERVICE_SETTING_REQUEST: Shape = Shape {
@@ -1935,6 +3718,81 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `ListDocumentVersionsRequest` shape.
+    pub static LIST_DOCUMENT_VERSIONS_REQUEST: Shape = Shape {
+        name: "ListDocumentVersionsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_ARN, required: true },
+                Member { name: "MaxResults", wire_name: "MaxResults", shape: &MAX_RESULTS, required: false },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListDocumentVersionsResult` shape.
+    pub static LIST_DOCUMENT_VERSIONS_RESULT: Shape = Shape {
+        name: "ListDocumentVersionsResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "DocumentVersions",
+                    wire_name: "DocumentVersions",
+                    shape: &DOCUMENT_VERSION_LIST,
+                    required: false,
+                },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListDocumentsRequest` shape.
+    pub static LIST_DOCUMENTS_REQUEST: Shape = Shape {
+        name: "ListDocumentsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "DocumentFilterList",
+                    wire_name: "DocumentFilterList",
+                    shape: &DOCUMENT_FILTER_LIST,
+                    required: false,
+                },
+                Member {
+                    name: "Filters",
+                    wire_name: "Filters",
+                    shape: &DOCUMENT_KEY_VALUES_FILTER_LIST,
+                    required: false,
+                },
+                Member { name: "MaxResults", wire_name: "MaxResults", shape: &MAX_RESULTS, required: false },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListDocumentsResult` shape.
+    pub static LIST_DOCUMENTS_RESULT: Shape = Shape {
+        name: "ListDocumentsResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "DocumentIdentifiers",
+                    wire_name: "DocumentIdentifiers",
+                    shape: &DOCUMENT_IDENTIFIER_LIST,
+                    required: false,
+                },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `ListInstanceAssociationsRequest` shape.
     pub static LIST_INSTANCE_ASSOCIATIONS_REQUEST: Shape = Shape {
         name: "ListInstanceAssociationsRequest",
@@ -2054,6 +3912,20 @@ pub mod shapes {
     pub static PLATFORM_TYPE: Shape = Shape {
         name: "PlatformType",
         kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["Windows", "Linux", "MacOS"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `PlatformTypeList` shape.
+    pub static PLATFORM_TYPE_LIST: Shape = Shape {
+        name: "PlatformTypeList",
+        kind: ShapeKind::List {
+            member: &PLATFORM_TYPE,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -2233,6 +4105,19 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `RequireType` shape.
+    pub static REQUIRE_TYPE: Shape = Shape {
+        name: "RequireType",
+        kind: ShapeKind::String {
+            min: None,
+            max: Some(128),
+            pattern: Some("^[a-zA-Z0-9_\\-.]{1,128}$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `ResetServiceSettingRequest` shape.
     pub static RESET_SERVICE_SETTING_REQUEST: Shape = Shape {
         name: "ResetServiceSettingRequest",
@@ -2303,6 +4188,60 @@ pub mod shapes {
                 "Association",
                 "CloudConnector",
             ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ReviewInformation` shape.
+    pub static REVIEW_INFORMATION: Shape = Shape {
+        name: "ReviewInformation",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "ReviewedTime", wire_name: "ReviewedTime", shape: &DATE_TIME, required: false },
+                Member { name: "Status", wire_name: "Status", shape: &REVIEW_STATUS, required: false },
+                Member { name: "Reviewer", wire_name: "Reviewer", shape: &REVIEWER, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ReviewInformationList` shape.
+    pub static REVIEW_INFORMATION_LIST: Shape = Shape {
+        name: "ReviewInformationList",
+        kind: ShapeKind::List {
+            member: &REVIEW_INFORMATION,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ReviewStatus` shape.
+    pub static REVIEW_STATUS: Shape = Shape {
+        name: "ReviewStatus",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["APPROVED", "NOT_REVIEWED", "PENDING", "REJECTED"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Reviewer` shape.
+    pub static REVIEWER: Shape = Shape {
+        name: "Reviewer",
+        kind: ShapeKind::String {
+            min: None,
+            max: Some(50),
+            pattern: Some("^[a-zA-Z0-9_\\-.]{1,128}$"),
+            enum_values: &[],
         },
         sensitive: false,
         doc_policy_document: false,
@@ -2453,6 +4392,117 @@ pub mod shapes {
             max: Some(256),
             pattern: Some("^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"),
             enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TargetType` shape.
+    pub static TARGET_TYPE: Shape = Shape {
+        name: "TargetType",
+        kind: ShapeKind::String {
+            min: None,
+            max: Some(200),
+            pattern: Some("^\\/[\\w\\.\\-\\:\\/]*$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateDocumentDefaultVersionRequest` shape.
+    pub static UPDATE_DOCUMENT_DEFAULT_VERSION_REQUEST: Shape = Shape {
+        name: "UpdateDocumentDefaultVersionRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_NAME, required: true },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION_NUMBER,
+                    required: true,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateDocumentDefaultVersionResult` shape.
+    pub static UPDATE_DOCUMENT_DEFAULT_VERSION_RESULT: Shape = Shape {
+        name: "UpdateDocumentDefaultVersionResult",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "Description",
+                wire_name: "Description",
+                shape: &DOCUMENT_DEFAULT_VERSION_DESCRIPTION,
+                required: false,
+            }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateDocumentRequest` shape.
+    pub static UPDATE_DOCUMENT_REQUEST: Shape = Shape {
+        name: "UpdateDocumentRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Content", wire_name: "Content", shape: &DOCUMENT_CONTENT, required: true },
+                Member {
+                    name: "Attachments",
+                    wire_name: "Attachments",
+                    shape: &ATTACHMENTS_SOURCE_LIST,
+                    required: false,
+                },
+                Member { name: "Name", wire_name: "Name", shape: &DOCUMENT_NAME, required: true },
+                Member {
+                    name: "DisplayName",
+                    wire_name: "DisplayName",
+                    shape: &DOCUMENT_DISPLAY_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "VersionName",
+                    wire_name: "VersionName",
+                    shape: &DOCUMENT_VERSION_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "DocumentFormat",
+                    wire_name: "DocumentFormat",
+                    shape: &DOCUMENT_FORMAT,
+                    required: false,
+                },
+                Member { name: "TargetType", wire_name: "TargetType", shape: &TARGET_TYPE, required: false },
+                Member {
+                    name: "CloudProviders",
+                    wire_name: "CloudProviders",
+                    shape: &CLOUD_PROVIDER_LIST,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `UpdateDocumentResult` shape.
+    pub static UPDATE_DOCUMENT_RESULT: Shape = Shape {
+        name: "UpdateDocumentResult",
+        kind: ShapeKind::Structure {
+            members: &[Member {
+                name: "DocumentDescription",
+                wire_name: "DocumentDescription",
+                shape: &DOCUMENT_DESCRIPTION,
+                required: false,
+            }],
         },
         sensitive: false,
         doc_policy_document: false,

@@ -2,7 +2,8 @@
 //! from the request's input (as JSON, whatever its wire protocol).
 //!
 //! Resource ARNs follow AWS's service-authorisation reference (api-surface.md §3.3): SSM
-//! managed instances `arn:aws:ssm:<region>:<account>:managed-instance/<id>`, service settings
+//! managed instances `arn:aws:ssm:<region>:<account>:managed-instance/<id>`, documents
+//! `...:document/<name>` (AWS-owned ones with an empty account), service settings
 //! `...:servicesetting/<id>`, IAM users, roles, groups and policies by their ARNs; actions with
 //! no resource type use `*`. A managed instance's tags become `ssm:resourceTag/<key>` and
 //! `aws:ResourceTag/<key>`; tags in a tagging request become `aws:RequestTag/<key>` and
@@ -78,6 +79,35 @@ async fn managed_instance(state: &AppState, ctx: &RequestContext, action: &str, 
     Ok(check)
 }
 
+/// The ARN of a document (AWS-owned ones have an empty account field), with its tags as
+/// condition keys and, when `with_type`, `ssm:DocumentType` (none of them when it does not
+/// exist: the handler then answers that it does not).
+async fn document(
+    state: &AppState,
+    ctx: &RequestContext,
+    action: &str,
+    name_or_arn: &str,
+    with_type: bool,
+) -> Result<Check, AuthzError> {
+    use crate::services::ssm::documents;
+    let Some(name) = documents::name_from(ctx, name_or_arn) else {
+        // Another account's or region's ARN: checked as given (the handler refuses it).
+        return Ok(Check::new(action, name_or_arn));
+    };
+    let mut check = Check::new(action, documents::document_arn(ctx, &name));
+    let found = documents::find(state, ctx, &name).await.map_err(|e| AuthzError::Internal(e.to_string()))?;
+    if let Some(found) = found {
+        if with_type {
+            check.context.push(("ssm:DocumentType".to_string(), vec![found.document_type().to_string()]));
+        }
+        for tag in found.tags() {
+            check.context.push((format!("ssm:resourceTag/{}", tag.key), vec![tag.value.clone()]));
+            check.context.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value.clone()]));
+        }
+    }
+    Ok(check)
+}
+
 fn iam_arn(ctx: &RequestContext, kind: &str, name: &str) -> String {
     format!("arn:aws:iam::{}:{kind}/{name}", ctx.account_id())
 }
@@ -123,6 +153,21 @@ pub async fn checks_for(
             vec![check]
         }
         Op::Ssm(S::DescribeActivations | S::DeleteActivation | S::DescribeInstanceInformation) => all(),
+        Op::Ssm(S::CreateDocument) => {
+            let name = field(input, "Name").unwrap_or_default();
+            let mut check = Check::new(action, crate::services::ssm::documents::document_arn(ctx, name));
+            check.context = request_tag_context(&tag_pairs(input, "Tags"));
+            let document_type = field(input, "DocumentType").unwrap_or("Command");
+            check.context.push(("ssm:DocumentType".to_string(), vec![document_type.to_string()]));
+            vec![check]
+        }
+        Op::Ssm(S::GetDocument | S::DescribeDocument | S::UpdateDocument | S::DeleteDocument) => {
+            vec![document(state, ctx, action, field(input, "Name").unwrap_or_default(), true).await?]
+        }
+        Op::Ssm(S::UpdateDocumentDefaultVersion | S::ListDocumentVersions) => {
+            vec![document(state, ctx, action, field(input, "Name").unwrap_or_default(), false).await?]
+        }
+        Op::Ssm(S::ListDocuments) => all(),
         Op::Ssm(
             S::DeregisterManagedInstance
             | S::UpdateManagedInstanceRole
@@ -134,10 +179,10 @@ pub async fn checks_for(
         }
         Op::Ssm(S::AddTagsToResource | S::RemoveTagsFromResource | S::ListTagsForResource) => {
             let id = field(input, "ResourceId").unwrap_or_default();
-            let mut check = if field(input, "ResourceType") == Some("ManagedInstance") {
-                managed_instance(state, ctx, action, id).await?
-            } else {
-                Check::new(action, "*")
+            let mut check = match field(input, "ResourceType") {
+                Some("ManagedInstance") => managed_instance(state, ctx, action, id).await?,
+                Some("Document") => document(state, ctx, action, id, false).await?,
+                _ => Check::new(action, "*"),
             };
             match op {
                 Op::Ssm(S::AddTagsToResource) => check.context.extend(request_tag_context(&tag_pairs(input, "Tags"))),

@@ -1,6 +1,7 @@
 //! Managed instances: `DescribeInstanceInformation`, `DeregisterManagedInstance`,
-//! `UpdateManagedInstanceRole`, and tags on them (`AddTagsToResource`,
-//! `RemoveTagsFromResource`, `ListTagsForResource` with `ResourceType: ManagedInstance`).
+//! `UpdateManagedInstanceRole`, and tags on them and on documents (`AddTagsToResource`,
+//! `RemoveTagsFromResource`, `ListTagsForResource` with `ResourceType: ManagedInstance` or
+//! `Document`).
 
 use std::collections::BTreeSet;
 
@@ -253,24 +254,58 @@ pub async fn update_managed_instance_role(
     }
 }
 
-/// Checks the resource type and finds the managed instance a tagging call names.
-async fn tagged_instance(
+/// A resource the tagging calls can tag.
+enum Taggable {
+    /// A managed instance of the account and region (boxed: it is much larger than a document).
+    Instance(Box<ManagedInstance>),
+    /// One of the account's documents in the region (by name).
+    Document(corral_store::Document),
+}
+
+impl Taggable {
+    fn id(&self) -> &str {
+        match self {
+            Taggable::Instance(i) => &i.instance_id,
+            Taggable::Document(d) => &d.name,
+        }
+    }
+
+    fn tags(&self) -> &[corral_store::Tag] {
+        match self {
+            Taggable::Instance(i) => &i.tags,
+            Taggable::Document(d) => &d.tags,
+        }
+    }
+}
+
+fn invalid_resource_id(id: &str) -> SsmError {
+    SsmError::InvalidResourceId(format!("The resource ID {id} is not valid."))
+}
+
+/// Checks the resource type and finds the managed instance or document a tagging call names.
+async fn tagged_resource(
     state: &AppState,
     ctx: &RequestContext,
     resource_type: &str,
     resource_id: &str,
-) -> Result<ManagedInstance, SsmError> {
-    if resource_type != "ManagedInstance" {
-        return Err(SsmError::InvalidResourceType(format!(
-            "Corral does not tag resources of type {resource_type} yet; ManagedInstance is supported."
-        )));
+) -> Result<Taggable, SsmError> {
+    match resource_type {
+        "ManagedInstance" => state
+            .store
+            .get_instance(resource_id)
+            .await?
+            .filter(|i| i.account_id == ctx.account_id() && i.region == ctx.region)
+            .map(|i| Taggable::Instance(Box::new(i)))
+            .ok_or_else(|| invalid_resource_id(resource_id)),
+        // AWS-owned documents cannot be tagged: they are not the account's.
+        "Document" => match super::documents::find(state, ctx, resource_id).await? {
+            Some(super::documents::Found::User(d)) => Ok(Taggable::Document(d)),
+            _ => Err(invalid_resource_id(resource_id)),
+        },
+        other => Err(SsmError::InvalidResourceType(format!(
+            "Corral does not tag resources of type {other} yet; ManagedInstance and Document are supported."
+        ))),
     }
-    state
-        .store
-        .get_instance(resource_id)
-        .await?
-        .filter(|i| i.account_id == ctx.account_id() && i.region == ctx.region)
-        .ok_or_else(|| SsmError::InvalidResourceId(format!("The resource ID {resource_id} is not valid.")))
 }
 
 /// `AddTagsToResource` (adds or overwrites).
@@ -279,23 +314,26 @@ pub async fn add_tags_to_resource(
     ctx: &RequestContext,
     input: AddTagsToResourceRequest,
 ) -> Result<AddTagsToResourceResult, SsmError> {
-    let instance = tagged_instance(state, ctx, &input.resource_type, &input.resource_id).await?;
+    let resource = tagged_resource(state, ctx, &input.resource_type, &input.resource_id).await?;
     check_tags(&input.tags)?;
     let tags: Vec<corral_store::Tag> =
         input.tags.into_iter().map(|t| corral_store::Tag { key: t.key, value: t.value }).collect();
-    match state
-        .store
-        .put_instance_tags(ctx.account_id(), &ctx.region, &instance.instance_id, &tags, MAX_TAGS_PER_RESOURCE)
-        .await
-    {
+    let (account, region) = (ctx.account_id(), ctx.region.as_str());
+    let result = match &resource {
+        Taggable::Instance(i) => {
+            state.store.put_instance_tags(account, region, &i.instance_id, &tags, MAX_TAGS_PER_RESOURCE).await
+        }
+        Taggable::Document(d) => {
+            state.store.put_document_tags(account, region, &d.name, &tags, MAX_TAGS_PER_RESOURCE).await
+        }
+    };
+    match result {
         Ok(()) => Ok(AddTagsToResourceResult::default()),
         Err(StoreError::Conflict(_)) => Err(SsmError::TooManyTagsError(format!(
             "The resource {} would have more than {MAX_TAGS_PER_RESOURCE} tags.",
-            instance.instance_id
+            resource.id()
         ))),
-        Err(StoreError::NotFound) => {
-            Err(SsmError::InvalidResourceId(format!("The resource ID {} is not valid.", instance.instance_id)))
-        }
+        Err(StoreError::NotFound) => Err(invalid_resource_id(resource.id())),
         Err(e) => Err(e.into()),
     }
 }
@@ -306,13 +344,17 @@ pub async fn remove_tags_from_resource(
     ctx: &RequestContext,
     input: RemoveTagsFromResourceRequest,
 ) -> Result<RemoveTagsFromResourceResult, SsmError> {
-    let instance = tagged_instance(state, ctx, &input.resource_type, &input.resource_id).await?;
-    match state.store.remove_instance_tags(ctx.account_id(), &ctx.region, &instance.instance_id, &input.tag_keys).await
-    {
-        Ok(()) => Ok(RemoveTagsFromResourceResult::default()),
-        Err(StoreError::NotFound) => {
-            Err(SsmError::InvalidResourceId(format!("The resource ID {} is not valid.", instance.instance_id)))
+    let resource = tagged_resource(state, ctx, &input.resource_type, &input.resource_id).await?;
+    let (account, region) = (ctx.account_id(), ctx.region.as_str());
+    let result = match &resource {
+        Taggable::Instance(i) => {
+            state.store.remove_instance_tags(account, region, &i.instance_id, &input.tag_keys).await
         }
+        Taggable::Document(d) => state.store.remove_document_tags(account, region, &d.name, &input.tag_keys).await,
+    };
+    match result {
+        Ok(()) => Ok(RemoveTagsFromResourceResult::default()),
+        Err(StoreError::NotFound) => Err(invalid_resource_id(resource.id())),
         Err(e) => Err(e.into()),
     }
 }
@@ -323,8 +365,8 @@ pub async fn list_tags_for_resource(
     ctx: &RequestContext,
     input: ListTagsForResourceRequest,
 ) -> Result<ListTagsForResourceResult, SsmError> {
-    let instance = tagged_instance(state, ctx, &input.resource_type, &input.resource_id).await?;
+    let resource = tagged_resource(state, ctx, &input.resource_type, &input.resource_id).await?;
     Ok(ListTagsForResourceResult {
-        tag_list: Some(instance.tags.iter().map(|t| Tag { key: t.key.clone(), value: t.value.clone() }).collect()),
+        tag_list: Some(resource.tags().iter().map(|t| Tag { key: t.key.clone(), value: t.value.clone() }).collect()),
     })
 }

@@ -1,10 +1,12 @@
 //! AWS Systems Manager (AWS JSON 1.1, `X-Amz-Target: AmazonSSM.<Operation>`).
 //!
 //! One module per operation area: `settings` (service settings and the instance tier),
-//! `activations`, `instances` (managed instances and their tags) and `gateway` (the calls the
-//! agent makes: registration, role credentials, key rotation, health pings).
+//! `activations`, `instances` (managed instances and their tags), `documents` (SSM documents,
+//! their content and the AWS-owned ones) and `gateway` (the calls the agent makes:
+//! registration, role credentials, key rotation, health pings).
 
 pub mod activations;
+pub mod documents;
 pub mod gateway;
 pub mod instances;
 pub mod settings;
@@ -76,6 +78,43 @@ pub enum SsmError {
     /// More than 50 tags on one resource.
     #[error("{0}")]
     TooManyTagsError(String),
+    /// A document name (or ARN) that names no document the caller can see.
+    #[error("{0}")]
+    InvalidDocument(String),
+    /// Document content that does not parse or breaks the document schema.
+    #[error("{0}")]
+    InvalidDocumentContent(String),
+    /// A `schemaVersion` the document type does not support.
+    #[error("{0}")]
+    InvalidDocumentSchemaVersion(String),
+    /// `CreateDocument` with a name the account already uses in the region.
+    #[error("{0}")]
+    DocumentAlreadyExists(String),
+    /// A document version (or version name) the document does not have, or not the latest.
+    #[error("{0}")]
+    InvalidDocumentVersion(String),
+    /// `UpdateDocument` with the content of an existing version.
+    #[error("{0}")]
+    DuplicateDocumentContent(String),
+    /// `UpdateDocument` with a version name another version has.
+    #[error("{0}")]
+    DuplicateDocumentVersionName(String),
+    /// An operation the document does not allow (deleting its default version, changing an
+    /// AWS-owned document).
+    #[error("{0}")]
+    InvalidDocumentOperation(String),
+    /// Content over 64 KB.
+    #[error("{0}")]
+    MaxDocumentSizeExceeded(String),
+    /// The account already has as many documents as allowed in the region.
+    #[error("{0}")]
+    DocumentLimitExceeded(String),
+    /// The document already has as many versions as allowed.
+    #[error("{0}")]
+    DocumentVersionLimitExceeded(String),
+    /// Parameter values that do not fit the document's declarations.
+    #[error("{0}")]
+    InvalidParameters(String),
     /// The caller may not do this (an instance acting for another instance, say).
     #[error("{0}")]
     AccessDenied(String),
@@ -107,6 +146,18 @@ impl SsmError {
             SsmError::InvalidResourceType(_) => "InvalidResourceType",
             SsmError::InvalidResourceId(_) => "InvalidResourceId",
             SsmError::TooManyTagsError(_) => "TooManyTagsError",
+            SsmError::InvalidDocument(_) => "InvalidDocument",
+            SsmError::InvalidDocumentContent(_) => "InvalidDocumentContent",
+            SsmError::InvalidDocumentSchemaVersion(_) => "InvalidDocumentSchemaVersion",
+            SsmError::DocumentAlreadyExists(_) => "DocumentAlreadyExists",
+            SsmError::InvalidDocumentVersion(_) => "InvalidDocumentVersion",
+            SsmError::DuplicateDocumentContent(_) => "DuplicateDocumentContent",
+            SsmError::DuplicateDocumentVersionName(_) => "DuplicateDocumentVersionName",
+            SsmError::InvalidDocumentOperation(_) => "InvalidDocumentOperation",
+            SsmError::MaxDocumentSizeExceeded(_) => "MaxDocumentSizeExceeded",
+            SsmError::DocumentLimitExceeded(_) => "DocumentLimitExceeded",
+            SsmError::DocumentVersionLimitExceeded(_) => "DocumentVersionLimitExceeded",
+            SsmError::InvalidParameters(_) => "InvalidParameters",
             SsmError::AccessDenied(_) => "AccessDeniedException",
             SsmError::Internal(detail) => {
                 tracing::error!(%detail, "internal error in an SSM operation");
@@ -177,6 +228,16 @@ pub async fn dispatch(
         Operation::AddTagsToResource => serve!(op, body, state, ctx, instances::add_tags_to_resource),
         Operation::RemoveTagsFromResource => serve!(op, body, state, ctx, instances::remove_tags_from_resource),
         Operation::ListTagsForResource => serve!(op, body, state, ctx, instances::list_tags_for_resource),
+        Operation::CreateDocument => serve!(op, body, state, ctx, documents::create_document),
+        Operation::GetDocument => serve!(op, body, state, ctx, documents::get_document),
+        Operation::DescribeDocument => serve!(op, body, state, ctx, documents::describe_document),
+        Operation::ListDocuments => serve!(op, body, state, ctx, documents::list_documents),
+        Operation::UpdateDocument => serve!(op, body, state, ctx, documents::update_document),
+        Operation::UpdateDocumentDefaultVersion => {
+            serve!(op, body, state, ctx, documents::update_document_default_version)
+        }
+        Operation::DeleteDocument => serve!(op, body, state, ctx, documents::delete_document),
+        Operation::ListDocumentVersions => serve!(op, body, state, ctx, documents::list_document_versions),
         Operation::UpdateInstanceInformation => serve!(op, body, state, ctx, gateway::update_instance_information),
         Operation::ListInstanceAssociations => serve!(op, body, state, ctx, gateway::list_instance_associations),
         Operation::RegisterManagedInstance
