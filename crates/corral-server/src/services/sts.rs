@@ -185,15 +185,22 @@ pub async fn assume_role(
     let role = state.store.get_role(ctx.account_id(), role_name).await?.ok_or_else(denied)?;
     let trust = corral_iam::policy::parse(&role.assume_role_policy_document, corral_iam::policy::PolicyKind::Trust)
         .map_err(|_| denied())?;
+    // A role session is trusted through its role's ARN, path included (trust policies name it).
+    let calling_role_arn = match &ctx.principal.kind {
+        PrincipalKind::AssumedRole { role_name, .. } => Some(
+            state
+                .store
+                .get_role(ctx.account_id(), role_name)
+                .await?
+                .map(|r| r.arn)
+                .unwrap_or_else(|| format!("arn:aws:iam::{}:role/{role_name}", ctx.account_id())),
+        ),
+        _ => None,
+    };
     let caller = corral_iam::eval::TrustCaller {
         arn: ctx.principal.arn.clone(),
         account_id: ctx.account_id().to_string(),
-        role_arn_for_session: match &ctx.principal.kind {
-            PrincipalKind::AssumedRole { role_name, .. } => {
-                Some(format!("arn:aws:iam::{}:role/{role_name}", ctx.account_id()))
-            }
-            _ => None,
-        },
+        role_arn_for_session: calling_role_arn,
     };
     let mut context = corral_iam::eval::RequestContext::new();
     context.set("aws:PrincipalArn", ctx.principal.arn.clone());
