@@ -74,11 +74,8 @@ async fn agents_register_report_and_are_locked_out_when_deregistered() {
     let gone = agents[0].instance_id.clone();
     server.ssm().deregister_managed_instance().instance_id(&gone).send().await.expect("deregister");
     assert!(eventually(30, || async { agents[0].status().contains("DEREGISTERED") }).await, "{}", agents[0].log());
-    assert!(
-        agents[0].log().contains(&format!("this machine was deregistered from Corral ({gone})")),
-        "{}",
-        agents[0].log()
-    );
+    let said = format!("this machine was deregistered from Corral ({gone})");
+    assert!(eventually(10, || async { agents[0].log().contains(&said) }).await, "{}", agents[0].log());
     assert!(agents[0].is_running(), "a deregistered agent idles instead of exiting");
     let before = online(&server).await;
     assert_eq!(before.len(), 2);
