@@ -90,4 +90,6 @@ pub struct AnonymousContext {
     pub source_ip: IpAddr,
     /// When the edge received the request.
     pub received_at: OffsetDateTime,
+    /// The activation the request names, as the edge read it (`None` when there is none).
+    pub activation: Option<corral_store::Activation>,
 }

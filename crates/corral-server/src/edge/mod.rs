@@ -268,20 +268,27 @@ impl Call<'_> {
         let parse = |b: &Vec<u8>| serde_json::from_slice::<serde_json::Value>(b).ok();
         let (caller, result) = match route.auth_mode() {
             AuthMode::Anonymous => {
+                // The activation named by the request: the record goes to its account and region,
+                // and the handler checks the registration against it (read once, here).
+                let activation_id = input.as_ref().and_then(|v| v.get("ActivationId")).and_then(|v| v.as_str());
+                let activation = match activation_id {
+                    Some(id) => self
+                        .state
+                        .store
+                        .get_activation(id)
+                        .await
+                        .map_err(|e| EdgeError::Internal(e.to_string()).to_wire(protocol))?,
+                    None => None,
+                };
+                let (account_id, region) = match &activation {
+                    Some(a) => (a.account_id.clone(), a.region.clone()),
+                    None => (self.state.default_account_id.clone(), self.state.config.region.clone()),
+                };
                 let ctx = AnonymousContext {
                     request_id: self.request_id.to_string(),
                     source_ip: self.peer.ip(),
                     received_at: self.received_at,
-                };
-                // The record goes to the activation's account and region when there is one.
-                let activation_id = input.as_ref().and_then(|v| v.get("ActivationId")).and_then(|v| v.as_str());
-                let activation = match activation_id {
-                    Some(id) => self.state.store.get_activation(id).await.ok().flatten(),
-                    None => None,
-                };
-                let (account_id, region) = match activation {
-                    Some(a) => (a.account_id, a.region),
-                    None => (self.state.default_account_id.clone(), self.state.config.region.clone()),
+                    activation,
                 };
                 let event =
                     self.event(audit::Caller::Anonymous { account_id, region }, service, &route, input.as_ref());

@@ -62,7 +62,7 @@ pub async fn register_managed_instance(
     };
     check_public_key(&input.public_key, input.public_key_type.as_deref())?;
     // The activation decides the account and region, and so which tier's limit applies.
-    let activation = state.store.get_activation(activation_id).await?.ok_or_else(invalid)?;
+    let activation = ctx.activation.as_ref().filter(|a| a.activation_id == activation_id).ok_or_else(invalid)?;
     let tier = settings::current_value(state, &activation.account_id, &activation.region, &ACTIVATION_TIER).await?;
     let max_instances = (tier == "standard").then_some(state.config.standard_tier_instance_limit);
     let registration = NewRegistration {
