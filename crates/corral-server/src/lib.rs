@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod context;
 pub mod edge;
+pub mod engine;
 pub mod files;
 pub mod ids;
 pub mod services;
@@ -40,12 +41,17 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     bootstrap::write_cli_config(&config, &prepared.tls, &endpoint)?;
 
     let tls = RustlsConfig::from_config(tls::server_config(&prepared.tls)?);
+    let hub = Arc::new(engine::hub::ControlHub::default());
+    let command_engine = Arc::new(engine::commands::CommandEngine::new(prepared.store.clone(), hub.clone()));
+    command_engine.spawn();
     let state = state::AppState {
         store: prepared.store.clone(),
         config: Arc::new(config.clone()),
         default_account_id: prepared.account_id.clone(),
         policy_cache: Arc::default(),
         audit_writer: Arc::new(audit::writer::AuditWriter::start(prepared.store.clone())),
+        hub,
+        engine: command_engine,
     };
     let app = edge::router(state);
 

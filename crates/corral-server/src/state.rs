@@ -19,4 +19,8 @@ pub struct AppState {
     pub policy_cache: Arc<crate::authz::PolicyCache>,
     /// Appends the records of calls that changed nothing, several per transaction.
     pub audit_writer: Arc<crate::audit::writer::AuditWriter>,
+    /// The agents' control channels this replica holds.
+    pub hub: Arc<crate::engine::hub::ControlHub>,
+    /// The Run Command scheduler.
+    pub engine: Arc<crate::engine::commands::CommandEngine>,
 }

@@ -28,6 +28,8 @@ mod audit_slot;
 pub use audit_slot::*;
 mod documents;
 pub use documents::*;
+mod commands;
+pub use commands::*;
 
 /// Calls `$m! { case, case, ... }` with the name of every conformance case.
 macro_rules! conformance_cases {
@@ -86,6 +88,14 @@ macro_rules! conformance_cases {
             documents_list_paging,
             document_tags_put_remove,
             document_writes_carry_audit_record,
+            commands_create_and_read_back,
+            command_invocation_compare_and_set,
+            command_plugin_upsert_order,
+            commands_list_paging_and_filters,
+            command_invocation_status_counts,
+            commands_active_and_cancel,
+            commands_account_region_isolation,
+            command_writes_carry_audit_record,
         }
     };
 }

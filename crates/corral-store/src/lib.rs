@@ -63,6 +63,9 @@ pub use model::{
 // SSM documents and their versions.
 pub use model::{Document, DocumentListing, DocumentVersion};
 
+// Run Command: commands, their invocations and plugin results.
+pub use model::{Command, CommandFilter, CommandInvocation, InvocationStatusCount, InvocationUpdate, PluginResult};
+
 // The audit trail (CloudTrail records in hash chains).
 pub use audit::{
     audit_chain_hash, verify_chain, AuditFilter, AuditRecord, AuditResource, ChainBreak, ChainBreakReason,
@@ -618,6 +621,97 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         keys: &[String],
     ) -> StoreResult<()>;
+
+    // --- Run Command ---
+    //
+    // A command and its invocations are created together; afterwards only invocations change
+    // (compare-and-set on their status) and the command's `cancel_requested` / `active` flags.
+    // Listings order commands newest first (`requested_at` descending, then `command_id`), and
+    // invocations by their command's order, then `instance_id`.
+
+    /// Creates a command with all its invocations (and their plugin results, normally none),
+    /// in ONE transaction, so every read after it returns finds them.
+    /// [`StoreError::AlreadyExists`] on a duplicate command id; [`StoreError::InvalidInput`]
+    /// for unstorable text or an invocation of another command.
+    async fn create_command(&self, command: &Command, invocations: &[CommandInvocation]) -> StoreResult<()>;
+
+    /// Reads a command of the account and region.
+    async fn get_command(&self, account_id: &str, region: &str, command_id: &str) -> StoreResult<Option<Command>>;
+
+    /// A page of the account's commands in the region matching `filter`, newest first,
+    /// strictly after `after` (the `(requested_at, command_id)` of the previous page's last
+    /// command) when given, at most `limit`.
+    async fn list_commands(
+        &self,
+        account_id: &str,
+        region: &str,
+        filter: &CommandFilter,
+        after: Option<(OffsetDateTime, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<Command>>;
+
+    /// How many invocations of each of these commands (of the account and region) are in each
+    /// `(status, status_details)`; commands without invocations are absent.
+    async fn invocation_status_counts(
+        &self,
+        account_id: &str,
+        region: &str,
+        command_ids: &[String],
+    ) -> StoreResult<Vec<InvocationStatusCount>>;
+
+    /// Reads one invocation with its plugin results.
+    async fn get_invocation(
+        &self,
+        account_id: &str,
+        region: &str,
+        command_id: &str,
+        instance_id: &str,
+    ) -> StoreResult<Option<CommandInvocation>>;
+
+    /// A page of invocations of the account's commands matching `filter` (its `instance_id`
+    /// selects invocations on that instance), ordered as listings are, strictly after `after`
+    /// (the previous page's last `(requested_at, command_id, instance_id)`), at most `limit`;
+    /// with plugin results when `with_plugins`.
+    #[allow(clippy::too_many_arguments)]
+    async fn list_invocations(
+        &self,
+        account_id: &str,
+        region: &str,
+        filter: &CommandFilter,
+        after: Option<(OffsetDateTime, String, String)>,
+        limit: usize,
+        with_plugins: bool,
+    ) -> StoreResult<Vec<CommandInvocation>>;
+
+    /// Every invocation of a command (any account: the scheduler's view), by `instance_id`,
+    /// without plugin results.
+    async fn command_invocations(&self, command_id: &str) -> StoreResult<Vec<CommandInvocation>>;
+
+    /// Applies `update` to an invocation if its status is one of `from`, in one transaction.
+    /// Returns whether it was applied (false: the invocation is absent or its status is not in
+    /// `from`).
+    async fn update_invocation(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+        from: &[&str],
+        update: &InvocationUpdate,
+    ) -> StoreResult<bool>;
+
+    /// Marks a command of the account and region as cancelled by its caller.
+    /// [`StoreError::NotFound`] if absent.
+    async fn set_command_cancel_requested(&self, account_id: &str, region: &str, command_id: &str) -> StoreResult<()>;
+
+    /// Sets a command's `active` flag (any account). Succeeds if it is absent.
+    async fn set_command_active(&self, command_id: &str, active: bool) -> StoreResult<()>;
+
+    /// Every active command of every account, oldest first, at most `limit`: the scheduler's
+    /// work list.
+    async fn active_commands(&self, limit: usize) -> StoreResult<Vec<Command>>;
+
+    /// Active commands (oldest first) with an invocation on `instance_id` whose status is one
+    /// of `statuses`: what to deliver when the instance connects.
+    async fn active_commands_for_instance(&self, instance_id: &str, statuses: &[&str]) -> StoreResult<Vec<String>>;
 
     // --- keyed hashes ---
 

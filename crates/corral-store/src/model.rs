@@ -847,3 +847,347 @@ impl NewRegistration {
         check_time("registered_at", self.registered_at)
     }
 }
+
+// === Run Command ===
+
+/// A Run Command command: what was asked, of which targets, under which rate controls. Its
+/// status is not stored: it is rolled up from its invocations when read (the server's
+/// `commands::rollup`), so it can never disagree with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// Owning account.
+    pub account_id: String,
+    /// Region the command was sent in.
+    pub region: String,
+    /// `CommandId` (a UUID), unique deployment-wide.
+    pub command_id: String,
+    /// The document's name as resolved (never an ARN).
+    pub document_name: String,
+    /// `DocumentVersion` as the caller gave it (`$DEFAULT`, `$LATEST` or a number).
+    pub document_version: String,
+    /// `Comment` (empty when none).
+    pub comment: String,
+    /// The caller's `Parameters` as JSON text (an object of name → list of strings).
+    pub parameters_json: String,
+    /// `InstanceIds` as given (empty when `Targets` were used).
+    pub instance_ids: Vec<String>,
+    /// `Targets` as given, as JSON text (an array; `[]` when `InstanceIds` were used).
+    pub targets_json: String,
+    /// The payload every target's agent receives (agent-protocol.md §3.1) without the
+    /// per-instance parts: JSON text of `DocumentName`, `DocumentContent`, `Parameters`, ...
+    pub payload_json: String,
+    /// When SendCommand was called (stored with millisecond precision).
+    pub requested_at: OffsetDateTime,
+    /// `TimeoutSeconds`: the delivery timeout, counted from `requested_at`.
+    pub timeout_seconds: i64,
+    /// The document's `executionTimeout` in seconds: the per-instance run limit.
+    pub execution_timeout_seconds: i64,
+    /// `MaxConcurrency` as given (`"50"`, `"10%"`).
+    pub max_concurrency: String,
+    /// `MaxErrors` as given (`"0"`, `"10%"`).
+    pub max_errors: String,
+    /// `ServiceRoleArn` (empty when none).
+    pub service_role: String,
+    /// `OutputS3BucketName` (empty when none; nothing is uploaded, it is echoed).
+    pub output_s3_bucket: String,
+    /// `OutputS3KeyPrefix` (empty when none).
+    pub output_s3_prefix: String,
+    /// Who sent it (principal ARN).
+    pub requested_by: String,
+    /// Set by CancelCommand for the whole command.
+    pub cancel_requested: bool,
+    /// True until every invocation is terminal: the scheduler's work list.
+    pub active: bool,
+}
+
+/// One command on one managed instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandInvocation {
+    /// Owning account.
+    pub account_id: String,
+    /// Region.
+    pub region: String,
+    /// The command.
+    pub command_id: String,
+    /// The managed instance (`mi-...`).
+    pub instance_id: String,
+    /// The instance's name (or computer name) when the command was sent.
+    pub instance_name: String,
+    /// The command's `requested_at`, repeated so invocations sort without a join.
+    pub requested_at: OffsetDateTime,
+    /// `Status`: `Pending`, `InProgress`, `Delayed`, `Success`, `Cancelled`, `TimedOut`,
+    /// `Failed` or `Cancelling`.
+    pub status: String,
+    /// `StatusDetails`: `Pending`, `In Progress`, `Delivery Timed Out`, `Terminated`, ...
+    pub status_details: String,
+    /// When the job was last handed to the instance's channel (None: not yet).
+    pub dispatched_at: Option<OffsetDateTime>,
+    /// When the agent acknowledged the job (None: not yet).
+    pub acked_at: Option<OffsetDateTime>,
+    /// When the agent reported it started.
+    pub started_at: Option<OffsetDateTime>,
+    /// When it reached a terminal status.
+    pub finished_at: Option<OffsetDateTime>,
+    /// Exit code of the last plugin (-1 while none finished).
+    pub response_code: i64,
+    /// `TraceOutput`: document-level error text (empty when none).
+    pub trace_output: String,
+    /// How many times the job was handed to a channel.
+    pub delivery_attempts: i64,
+    /// Per-plugin (or per-step) results, in document order.
+    pub plugins: Vec<PluginResult>,
+}
+
+/// The result of one plugin (schema 1.2) or step (schema 2.x) of an invocation. The full
+/// output is kept; the API cuts it where AWS does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginResult {
+    /// Plugin name (`aws:runShellScript`) or step name.
+    pub name: String,
+    /// `Pending`, `InProgress`, `Success`, `TimedOut`, `Cancelled` or `Failed`.
+    pub status: String,
+    /// `StatusDetails`.
+    pub status_details: String,
+    /// Exit code (-1 when none).
+    pub response_code: i64,
+    /// When the plugin started.
+    pub started_at: Option<OffsetDateTime>,
+    /// When it finished.
+    pub finished_at: Option<OffsetDateTime>,
+    /// The agent's combined, truncated `output` (≤ 2,500 characters on AWS).
+    pub output: String,
+    /// Standard output as the agent sent it, complete.
+    pub stdout: String,
+    /// Standard error as the agent sent it, complete.
+    pub stderr: String,
+}
+
+/// A change to an invocation, applied only if its current status is one of `from` (compare and
+/// set: replies, the scheduler and CancelCommand race, possibly on several replicas).
+/// `None` fields keep their stored value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvocationUpdate {
+    /// New `Status`.
+    pub status: String,
+    /// New `StatusDetails`.
+    pub status_details: String,
+    /// Sets (or, with `Some(None)`, clears) `dispatched_at`.
+    pub dispatched_at: Option<Option<OffsetDateTime>>,
+    /// Sets or clears `acked_at`.
+    pub acked_at: Option<Option<OffsetDateTime>>,
+    /// Sets `started_at`.
+    pub started_at: Option<OffsetDateTime>,
+    /// Sets `finished_at`.
+    pub finished_at: Option<OffsetDateTime>,
+    /// Sets `response_code`.
+    pub response_code: Option<i64>,
+    /// Sets `trace_output`.
+    pub trace_output: Option<String>,
+    /// Adds one to `delivery_attempts`.
+    pub count_delivery: bool,
+    /// Replaces the plugin results whose names match and appends the others (document
+    /// order is the order they were first reported in).
+    pub plugins: Vec<PluginResult>,
+}
+
+/// Which commands a listing returns (all `None`: every command of the account and region).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandFilter {
+    /// Only this command.
+    pub command_id: Option<String>,
+    /// Only commands with an invocation on this instance.
+    pub instance_id: Option<String>,
+    /// Only commands of this document (exact name).
+    pub document_name: Option<String>,
+    /// Only commands requested at or after this time.
+    pub invoked_after: Option<OffsetDateTime>,
+    /// Only commands requested at or before this time.
+    pub invoked_before: Option<OffsetDateTime>,
+}
+
+/// How many of a command's invocations are in one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvocationStatusCount {
+    /// The command.
+    pub command_id: String,
+    /// `Status`.
+    pub status: String,
+    /// `StatusDetails`.
+    pub status_details: String,
+    /// How many.
+    pub count: u64,
+}
+
+// === impl validation: Run Command ===
+//
+// Run before any SQL, like the checks above.
+
+impl Command {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("account_id", &self.account_id)?;
+        check_text("region", &self.region)?;
+        check_text("command_id", &self.command_id)?;
+        check_text("document_name", &self.document_name)?;
+        check_text("document_version", &self.document_version)?;
+        check_text("comment", &self.comment)?;
+        check_text("parameters_json", &self.parameters_json)?;
+        for id in &self.instance_ids {
+            check_text("instance_ids", id)?;
+            // Stored comma-separated (instance ids never contain a comma), so an id must be
+            // neither empty nor hold the separator to read back as given.
+            if id.is_empty() || id.contains(',') {
+                return Err(StoreError::InvalidInput("an instance id must be non-empty and contain no comma".into()));
+            }
+        }
+        check_text("targets_json", &self.targets_json)?;
+        check_text("payload_json", &self.payload_json)?;
+        check_time("requested_at", self.requested_at)?;
+        check_text("max_concurrency", &self.max_concurrency)?;
+        check_text("max_errors", &self.max_errors)?;
+        check_text("service_role", &self.service_role)?;
+        check_text("output_s3_bucket", &self.output_s3_bucket)?;
+        check_text("output_s3_prefix", &self.output_s3_prefix)?;
+        check_text("requested_by", &self.requested_by)
+    }
+
+    /// `instance_ids` as stored: comma-separated.
+    pub(crate) fn instance_ids_column(&self) -> String {
+        self.instance_ids.join(",")
+    }
+}
+
+/// `instance_ids` from its stored form.
+pub(crate) fn instance_ids_from_column(column: &str) -> Vec<String> {
+    column.split(',').filter(|id| !id.is_empty()).map(str::to_string).collect()
+}
+
+/// Checks a new command with its invocations: each invocation must belong to the command (same
+/// id, account, region and `requested_at` to the millisecond), instances must not repeat, and
+/// plugin names must not repeat within an invocation.
+pub(crate) fn validate_new_command(command: &Command, invocations: &[CommandInvocation]) -> StoreResult<()> {
+    command.validate()?;
+    let requested_ms = crate::common::to_millis(command.requested_at);
+    let mut instances = std::collections::BTreeSet::new();
+    for invocation in invocations {
+        invocation.validate()?;
+        if invocation.command_id != command.command_id
+            || invocation.account_id != command.account_id
+            || invocation.region != command.region
+            || crate::common::to_millis(invocation.requested_at) != requested_ms
+        {
+            return Err(StoreError::InvalidInput("an invocation belongs to another command".into()));
+        }
+        if !instances.insert(invocation.instance_id.as_str()) {
+            return Err(StoreError::InvalidInput("an instance is invoked twice".into()));
+        }
+    }
+    Ok(())
+}
+
+impl CommandInvocation {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("account_id", &self.account_id)?;
+        check_text("region", &self.region)?;
+        check_text("command_id", &self.command_id)?;
+        check_text("instance_id", &self.instance_id)?;
+        check_text("instance_name", &self.instance_name)?;
+        check_time("requested_at", self.requested_at)?;
+        check_text("status", &self.status)?;
+        check_text("status_details", &self.status_details)?;
+        check_opt_time("dispatched_at", self.dispatched_at)?;
+        check_opt_time("acked_at", self.acked_at)?;
+        check_opt_time("started_at", self.started_at)?;
+        check_opt_time("finished_at", self.finished_at)?;
+        check_text("trace_output", &self.trace_output)?;
+        if self.delivery_attempts < 0 {
+            return Err(StoreError::InvalidInput("delivery_attempts must not be negative".into()));
+        }
+        validate_plugins(&self.plugins)
+    }
+}
+
+impl PluginResult {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("plugin name", &self.name)?;
+        check_text("plugin status", &self.status)?;
+        check_text("plugin status_details", &self.status_details)?;
+        check_opt_time("plugin started_at", self.started_at)?;
+        check_opt_time("plugin finished_at", self.finished_at)?;
+        check_text("plugin output", &self.output)?;
+        check_text("plugin stdout", &self.stdout)?;
+        check_text("plugin stderr", &self.stderr)
+    }
+}
+
+/// Checks plugin results; a name given twice would make "replace by name" ambiguous.
+fn validate_plugins(plugins: &[PluginResult]) -> StoreResult<()> {
+    let mut names = std::collections::BTreeSet::new();
+    for plugin in plugins {
+        plugin.validate()?;
+        if !names.insert(plugin.name.as_str()) {
+            return Err(StoreError::InvalidInput("a plugin name is given twice".into()));
+        }
+    }
+    Ok(())
+}
+
+impl InvocationUpdate {
+    pub(crate) fn validate(&self) -> StoreResult<()> {
+        check_text("status", &self.status)?;
+        check_text("status_details", &self.status_details)?;
+        check_opt_time("dispatched_at", self.dispatched_at.flatten())?;
+        check_opt_time("acked_at", self.acked_at.flatten())?;
+        check_opt_time("started_at", self.started_at)?;
+        check_opt_time("finished_at", self.finished_at)?;
+        check_opt_text("trace_output", self.trace_output.as_deref())?;
+        validate_plugins(&self.plugins)
+    }
+}
+
+fn check_opt_time(field: &'static str, t: Option<OffsetDateTime>) -> StoreResult<()> {
+    t.map_or(Ok(()), |t| check_time(field, t))
+}
+
+impl CommandFilter {
+    /// The text filters, for [`crate::common::unstorable`] checks.
+    pub(crate) fn texts(&self) -> [Option<&str>; 3] {
+        [self.command_id.as_deref(), self.instance_id.as_deref(), self.document_name.as_deref()]
+    }
+
+    /// The `requested_at` range in milliseconds, both ends included: `invoked_after` rounded up
+    /// and `invoked_before` down to the millisecond (stored times are whole milliseconds, so
+    /// the comparison is exact on both backends), clamped to the storable years. `None` if no
+    /// time can match.
+    pub(crate) fn requested_range_ms(&self) -> Option<(i64, i64)> {
+        let (min, max) = storable_ms();
+        let start = self.invoked_after.map_or(min, |t| {
+            let floor = crate::common::to_millis(t);
+            let exact = i128::from(floor) * 1_000_000 == t.unix_timestamp_nanos();
+            if exact {
+                floor
+            } else {
+                floor.saturating_add(1)
+            }
+        });
+        let end = self.invoked_before.map_or(max, crate::common::to_millis);
+        let (start, end) = (start.clamp(min, max), end.clamp(min, max));
+        (start <= end).then_some((start, end))
+    }
+}
+
+/// The first and last storable millisecond (years 1 to 9999).
+fn storable_ms() -> (i64, i64) {
+    (
+        crate::common::to_millis(time::macros::datetime!(0001-01-01 0:00 UTC)),
+        crate::common::to_millis(time::macros::datetime!(9999-12-31 23:59:59.999 UTC)),
+    )
+}
+
+/// A listing cursor's time in milliseconds, or `None` if the cursor lies after every
+/// storable time (then every row is after it, as without a cursor). A cursor before every
+/// storable time becomes one millisecond before the first, so nothing is after it.
+pub(crate) fn cursor_ms(t: OffsetDateTime) -> Option<i64> {
+    let (min, max) = storable_ms();
+    let ms = crate::common::to_millis(t);
+    (ms <= max).then(|| ms.max(min - 1))
+}

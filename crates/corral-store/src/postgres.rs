@@ -19,6 +19,7 @@ use crate::model::{
 use crate::model::{
     AccessKeyMetadata, IamEntity, IamGroup, IdentityPolicies, ManagedPolicy, ManagedPolicyVersion, PolicySubject,
 };
+use crate::model::{Command, CommandFilter, CommandInvocation, InvocationStatusCount, InvocationUpdate};
 use crate::model::{Document, DocumentListing, DocumentVersion};
 use crate::pending_audit::{self, Claim};
 use crate::{Backend, Store};
@@ -27,6 +28,8 @@ use crate::{Backend, Store};
 mod iam;
 // SSM documents, their versions and tags.
 mod documents;
+// Run Command: commands, their invocations and plugin results.
+mod commands;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -1366,6 +1369,89 @@ impl Store for PgStore {
         keys: &[String],
     ) -> StoreResult<()> {
         documents::remove_document_tags(self, account_id, region, name, keys).await
+    }
+
+    // --- Run Command ---
+    // The SQL lives in the `commands` submodule.
+
+    async fn create_command(&self, command: &Command, invocations: &[CommandInvocation]) -> StoreResult<()> {
+        commands::create_command(self, command, invocations).await
+    }
+
+    async fn get_command(&self, account_id: &str, region: &str, command_id: &str) -> StoreResult<Option<Command>> {
+        commands::get_command(self, account_id, region, command_id).await
+    }
+
+    async fn list_commands(
+        &self,
+        account_id: &str,
+        region: &str,
+        filter: &CommandFilter,
+        after: Option<(OffsetDateTime, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<Command>> {
+        commands::list_commands(self, account_id, region, filter, after, limit).await
+    }
+
+    async fn invocation_status_counts(
+        &self,
+        account_id: &str,
+        region: &str,
+        command_ids: &[String],
+    ) -> StoreResult<Vec<InvocationStatusCount>> {
+        commands::invocation_status_counts(self, account_id, region, command_ids).await
+    }
+
+    async fn get_invocation(
+        &self,
+        account_id: &str,
+        region: &str,
+        command_id: &str,
+        instance_id: &str,
+    ) -> StoreResult<Option<CommandInvocation>> {
+        commands::get_invocation(self, account_id, region, command_id, instance_id).await
+    }
+
+    async fn list_invocations(
+        &self,
+        account_id: &str,
+        region: &str,
+        filter: &CommandFilter,
+        after: Option<(OffsetDateTime, String, String)>,
+        limit: usize,
+        with_plugins: bool,
+    ) -> StoreResult<Vec<CommandInvocation>> {
+        commands::list_invocations(self, account_id, region, filter, after, limit, with_plugins).await
+    }
+
+    async fn command_invocations(&self, command_id: &str) -> StoreResult<Vec<CommandInvocation>> {
+        commands::command_invocations(self, command_id).await
+    }
+
+    async fn update_invocation(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+        from: &[&str],
+        update: &InvocationUpdate,
+    ) -> StoreResult<bool> {
+        commands::update_invocation(self, command_id, instance_id, from, update).await
+    }
+
+    async fn set_command_cancel_requested(&self, account_id: &str, region: &str, command_id: &str) -> StoreResult<()> {
+        commands::set_command_cancel_requested(self, account_id, region, command_id).await
+    }
+
+    async fn set_command_active(&self, command_id: &str, active: bool) -> StoreResult<()> {
+        commands::set_command_active(self, command_id, active).await
+    }
+
+    async fn active_commands(&self, limit: usize) -> StoreResult<Vec<Command>> {
+        commands::active_commands(self, limit).await
+    }
+
+    async fn active_commands_for_instance(&self, instance_id: &str, statuses: &[&str]) -> StoreResult<Vec<String>> {
+        commands::active_commands_for_instance(self, instance_id, statuses).await
     }
 
     fn secret_hash(&self, purpose: &str, secret: &str) -> String {

@@ -12,11 +12,15 @@
 //! - [`json`]: the AWS JSON 1.1 envelope (content type, error bodies).
 //! - [`query`]: the AWS Query protocol (form bodies in, XML documents out).
 //! - [`time`]: timestamp formats.
+//! - [`mgs`]: the ssmmessages binary frame and control-channel payloads.
+//! - [`runcommand`]: Run Command payloads, replies and job ids.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod json;
 pub mod keys;
+pub mod mgs;
 pub mod query;
+pub mod runcommand;
 pub mod sigv4;
 pub mod time;

@@ -5,8 +5,10 @@
 #![allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 // Patterns dropped because the regex crate cannot compile them (not checked at run time):
+// - AlarmName: "^(?!\\s*$).+" (error: look-around, including look-ahead and look-behind, is not supported)
 // - RegistrationMetadataKey: "^(?!\\s*$).+" (error: look-around, including look-ahead and look-behind, is not supported)
 // - RegistrationMetadataValue: "^(?!\\s*$).+" (error: look-around, including look-ahead and look-behind, is not supported)
+// - StringDateTime: "^([\\-]?\\d{4}(?!\\d{2}\\b))((-?)((0[1-9]|1[0-2])(\\3([12]\\d|0[1-9]|3[01]))?|W([0-4]\\d|5[0-2])(-?[1-7])?|(00[1-9]|0[1-9]\\d|[12]\\d{2}|3([0-5]\\d|6[1-6])))([T\\s]((([01]\\d|2[0-3])((:?)[0-5]\\d)?|24\\:?00)([\\.,]\\d(?!:))?)?(\\17[0-5]\\d([\\.,]\\d)?)?([zZ]|([\\-])([01]\\d|2[0-3]):?([0-5]\\d)?)?)?)?$" (error: look-around, including look-ahead and look-behind, is not supported)
 
 /// Wire metadata of the service, from the model's `metadata`.
 pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
@@ -185,6 +187,8 @@ pub static SERVICE: crate::model::ServiceMeta = crate::model::ServiceMeta {
 pub enum Operation {
     /// Adds or overwrites one or more tags for the specified resource.
     AddTagsToResource,
+    /// Attempts to cancel the command specified by the Command ID.
+    CancelCommand,
     /// Generates an activation code and activation ID you can use to register your on-premises servers, edge devices, or virtual machine (VM) with Amazon Web Services Systems Manager.
     CreateActivation,
     /// Creates a Amazon Web Services Systems Manager (SSM document).
@@ -201,10 +205,16 @@ pub enum Operation {
     DescribeDocument,
     /// Provides information about one or more of your managed nodes, including the operating system platform, SSM Agent version, association status, and IP address.
     DescribeInstanceInformation,
+    /// Returns detailed information about command execution for an invocation or plugin.
+    GetCommandInvocation,
     /// Gets the contents of the specified Amazon Web Services Systems Manager document (SSM document).
     GetDocument,
     /// ServiceSetting is an account-level setting for an Amazon Web Services service.
     GetServiceSetting,
+    /// An invocation is copy of a command sent to a specific managed node.
+    ListCommandInvocations,
+    /// Lists the commands requested by users of the Amazon Web Services account.
+    ListCommands,
     /// List all versions for a document.
     ListDocumentVersions,
     /// Returns all Systems Manager (SSM) documents in the current Amazon Web Services account and Amazon Web Services Region.
@@ -221,6 +231,8 @@ pub enum Operation {
     RequestManagedInstanceRoleToken,
     /// ServiceSetting is an account-level setting for an Amazon Web Services service.
     ResetServiceSetting,
+    /// Runs commands on one or more managed nodes.
+    SendCommand,
     /// Updates one or more values for an SSM document.
     UpdateDocument,
     /// Set the default version of a document.
@@ -239,6 +251,7 @@ impl Operation {
     /// Every implemented operation, sorted by name.
     pub const ALL: &'static [Operation] = &[
         Operation::AddTagsToResource,
+        Operation::CancelCommand,
         Operation::CreateActivation,
         Operation::CreateDocument,
         Operation::DeleteActivation,
@@ -247,8 +260,11 @@ impl Operation {
         Operation::DescribeActivations,
         Operation::DescribeDocument,
         Operation::DescribeInstanceInformation,
+        Operation::GetCommandInvocation,
         Operation::GetDocument,
         Operation::GetServiceSetting,
+        Operation::ListCommandInvocations,
+        Operation::ListCommands,
         Operation::ListDocumentVersions,
         Operation::ListDocuments,
         Operation::ListInstanceAssociations,
@@ -257,6 +273,7 @@ impl Operation {
         Operation::RemoveTagsFromResource,
         Operation::RequestManagedInstanceRoleToken,
         Operation::ResetServiceSetting,
+        Operation::SendCommand,
         Operation::UpdateDocument,
         Operation::UpdateDocumentDefaultVersion,
         Operation::UpdateInstanceInformation,
@@ -269,6 +286,7 @@ impl Operation {
     pub fn name(self) -> &'static str {
         match self {
             Operation::AddTagsToResource => "AddTagsToResource",
+            Operation::CancelCommand => "CancelCommand",
             Operation::CreateActivation => "CreateActivation",
             Operation::CreateDocument => "CreateDocument",
             Operation::DeleteActivation => "DeleteActivation",
@@ -277,8 +295,11 @@ impl Operation {
             Operation::DescribeActivations => "DescribeActivations",
             Operation::DescribeDocument => "DescribeDocument",
             Operation::DescribeInstanceInformation => "DescribeInstanceInformation",
+            Operation::GetCommandInvocation => "GetCommandInvocation",
             Operation::GetDocument => "GetDocument",
             Operation::GetServiceSetting => "GetServiceSetting",
+            Operation::ListCommandInvocations => "ListCommandInvocations",
+            Operation::ListCommands => "ListCommands",
             Operation::ListDocumentVersions => "ListDocumentVersions",
             Operation::ListDocuments => "ListDocuments",
             Operation::ListInstanceAssociations => "ListInstanceAssociations",
@@ -287,6 +308,7 @@ impl Operation {
             Operation::RemoveTagsFromResource => "RemoveTagsFromResource",
             Operation::RequestManagedInstanceRoleToken => "RequestManagedInstanceRoleToken",
             Operation::ResetServiceSetting => "ResetServiceSetting",
+            Operation::SendCommand => "SendCommand",
             Operation::UpdateDocument => "UpdateDocument",
             Operation::UpdateDocumentDefaultVersion => "UpdateDocumentDefaultVersion",
             Operation::UpdateInstanceInformation => "UpdateInstanceInformation",
@@ -300,6 +322,7 @@ impl Operation {
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
             "AddTagsToResource" => Some(Operation::AddTagsToResource),
+            "CancelCommand" => Some(Operation::CancelCommand),
             "CreateActivation" => Some(Operation::CreateActivation),
             "CreateDocument" => Some(Operation::CreateDocument),
             "DeleteActivation" => Some(Operation::DeleteActivation),
@@ -308,8 +331,11 @@ impl Operation {
             "DescribeActivations" => Some(Operation::DescribeActivations),
             "DescribeDocument" => Some(Operation::DescribeDocument),
             "DescribeInstanceInformation" => Some(Operation::DescribeInstanceInformation),
+            "GetCommandInvocation" => Some(Operation::GetCommandInvocation),
             "GetDocument" => Some(Operation::GetDocument),
             "GetServiceSetting" => Some(Operation::GetServiceSetting),
+            "ListCommandInvocations" => Some(Operation::ListCommandInvocations),
+            "ListCommands" => Some(Operation::ListCommands),
             "ListDocumentVersions" => Some(Operation::ListDocumentVersions),
             "ListDocuments" => Some(Operation::ListDocuments),
             "ListInstanceAssociations" => Some(Operation::ListInstanceAssociations),
@@ -318,6 +344,7 @@ impl Operation {
             "RemoveTagsFromResource" => Some(Operation::RemoveTagsFromResource),
             "RequestManagedInstanceRoleToken" => Some(Operation::RequestManagedInstanceRoleToken),
             "ResetServiceSetting" => Some(Operation::ResetServiceSetting),
+            "SendCommand" => Some(Operation::SendCommand),
             "UpdateDocument" => Some(Operation::UpdateDocument),
             "UpdateDocumentDefaultVersion" => Some(Operation::UpdateDocumentDefaultVersion),
             "UpdateInstanceInformation" => Some(Operation::UpdateInstanceInformation),
@@ -332,6 +359,7 @@ impl Operation {
     pub fn iam_action(self) -> &'static str {
         match self {
             Operation::AddTagsToResource => "ssm:AddTagsToResource",
+            Operation::CancelCommand => "ssm:CancelCommand",
             Operation::CreateActivation => "ssm:CreateActivation",
             Operation::CreateDocument => "ssm:CreateDocument",
             Operation::DeleteActivation => "ssm:DeleteActivation",
@@ -340,8 +368,11 @@ impl Operation {
             Operation::DescribeActivations => "ssm:DescribeActivations",
             Operation::DescribeDocument => "ssm:DescribeDocument",
             Operation::DescribeInstanceInformation => "ssm:DescribeInstanceInformation",
+            Operation::GetCommandInvocation => "ssm:GetCommandInvocation",
             Operation::GetDocument => "ssm:GetDocument",
             Operation::GetServiceSetting => "ssm:GetServiceSetting",
+            Operation::ListCommandInvocations => "ssm:ListCommandInvocations",
+            Operation::ListCommands => "ssm:ListCommands",
             Operation::ListDocumentVersions => "ssm:ListDocumentVersions",
             Operation::ListDocuments => "ssm:ListDocuments",
             Operation::ListInstanceAssociations => "ssm:ListInstanceAssociations",
@@ -350,6 +381,7 @@ impl Operation {
             Operation::RemoveTagsFromResource => "ssm:RemoveTagsFromResource",
             Operation::RequestManagedInstanceRoleToken => "ssm:RequestManagedInstanceRoleToken",
             Operation::ResetServiceSetting => "ssm:ResetServiceSetting",
+            Operation::SendCommand => "ssm:SendCommand",
             Operation::UpdateDocument => "ssm:UpdateDocument",
             Operation::UpdateDocumentDefaultVersion => "ssm:UpdateDocumentDefaultVersion",
             Operation::UpdateInstanceInformation => "ssm:UpdateInstanceInformation",
@@ -363,6 +395,7 @@ impl Operation {
     pub fn read_only(self) -> bool {
         match self {
             Operation::AddTagsToResource => false,
+            Operation::CancelCommand => false,
             Operation::CreateActivation => false,
             Operation::CreateDocument => false,
             Operation::DeleteActivation => false,
@@ -371,8 +404,11 @@ impl Operation {
             Operation::DescribeActivations => true,
             Operation::DescribeDocument => true,
             Operation::DescribeInstanceInformation => true,
+            Operation::GetCommandInvocation => true,
             Operation::GetDocument => true,
             Operation::GetServiceSetting => true,
+            Operation::ListCommandInvocations => true,
+            Operation::ListCommands => true,
             Operation::ListDocumentVersions => true,
             Operation::ListDocuments => true,
             Operation::ListInstanceAssociations => true,
@@ -381,6 +417,7 @@ impl Operation {
             Operation::RemoveTagsFromResource => false,
             Operation::RequestManagedInstanceRoleToken => false,
             Operation::ResetServiceSetting => false,
+            Operation::SendCommand => false,
             Operation::UpdateDocument => false,
             Operation::UpdateDocumentDefaultVersion => false,
             Operation::UpdateInstanceInformation => false,
@@ -394,6 +431,7 @@ impl Operation {
     pub fn input_shape(self) -> &'static crate::model::Shape {
         match self {
             Operation::AddTagsToResource => &shapes::ADD_TAGS_TO_RESOURCE_REQUEST,
+            Operation::CancelCommand => &shapes::CANCEL_COMMAND_REQUEST,
             Operation::CreateActivation => &shapes::CREATE_ACTIVATION_REQUEST,
             Operation::CreateDocument => &shapes::CREATE_DOCUMENT_REQUEST,
             Operation::DeleteActivation => &shapes::DELETE_ACTIVATION_REQUEST,
@@ -402,8 +440,11 @@ impl Operation {
             Operation::DescribeActivations => &shapes::DESCRIBE_ACTIVATIONS_REQUEST,
             Operation::DescribeDocument => &shapes::DESCRIBE_DOCUMENT_REQUEST,
             Operation::DescribeInstanceInformation => &shapes::DESCRIBE_INSTANCE_INFORMATION_REQUEST,
+            Operation::GetCommandInvocation => &shapes::GET_COMMAND_INVOCATION_REQUEST,
             Operation::GetDocument => &shapes::GET_DOCUMENT_REQUEST,
             Operation::GetServiceSetting => &shapes::GET_SERVICE_SETTING_REQUEST,
+            Operation::ListCommandInvocations => &shapes::LIST_COMMAND_INVOCATIONS_REQUEST,
+            Operation::ListCommands => &shapes::LIST_COMMANDS_REQUEST,
             Operation::ListDocumentVersions => &shapes::LIST_DOCUMENT_VERSIONS_REQUEST,
             Operation::ListDocuments => &shapes::LIST_DOCUMENTS_REQUEST,
             Operation::ListInstanceAssociations => &shapes::LIST_INSTANCE_ASSOCIATIONS_REQUEST,
@@ -412,6 +453,7 @@ impl Operation {
             Operation::RemoveTagsFromResource => &shapes::REMOVE_TAGS_FROM_RESOURCE_REQUEST,
             Operation::RequestManagedInstanceRoleToken => &shapes::REQUEST_MANAGED_INSTANCE_ROLE_TOKEN_REQUEST,
             Operation::ResetServiceSetting => &shapes::RESET_SERVICE_SETTING_REQUEST,
+            Operation::SendCommand => &shapes::SEND_COMMAND_REQUEST,
             Operation::UpdateDocument => &shapes::UPDATE_DOCUMENT_REQUEST,
             Operation::UpdateDocumentDefaultVersion => &shapes::UPDATE_DOCUMENT_DEFAULT_VERSION_REQUEST,
             Operation::UpdateInstanceInformation => &shapes::UPDATE_INSTANCE_INFORMATION_REQUEST,
@@ -425,6 +467,7 @@ impl Operation {
     pub fn output_shape(self) -> Option<&'static crate::model::Shape> {
         match self {
             Operation::AddTagsToResource => Some(&shapes::ADD_TAGS_TO_RESOURCE_RESULT),
+            Operation::CancelCommand => Some(&shapes::CANCEL_COMMAND_RESULT),
             Operation::CreateActivation => Some(&shapes::CREATE_ACTIVATION_RESULT),
             Operation::CreateDocument => Some(&shapes::CREATE_DOCUMENT_RESULT),
             Operation::DeleteActivation => Some(&shapes::DELETE_ACTIVATION_RESULT),
@@ -433,8 +476,11 @@ impl Operation {
             Operation::DescribeActivations => Some(&shapes::DESCRIBE_ACTIVATIONS_RESULT),
             Operation::DescribeDocument => Some(&shapes::DESCRIBE_DOCUMENT_RESULT),
             Operation::DescribeInstanceInformation => Some(&shapes::DESCRIBE_INSTANCE_INFORMATION_RESULT),
+            Operation::GetCommandInvocation => Some(&shapes::GET_COMMAND_INVOCATION_RESULT),
             Operation::GetDocument => Some(&shapes::GET_DOCUMENT_RESULT),
             Operation::GetServiceSetting => Some(&shapes::GET_SERVICE_SETTING_RESULT),
+            Operation::ListCommandInvocations => Some(&shapes::LIST_COMMAND_INVOCATIONS_RESULT),
+            Operation::ListCommands => Some(&shapes::LIST_COMMANDS_RESULT),
             Operation::ListDocumentVersions => Some(&shapes::LIST_DOCUMENT_VERSIONS_RESULT),
             Operation::ListDocuments => Some(&shapes::LIST_DOCUMENTS_RESULT),
             Operation::ListInstanceAssociations => Some(&shapes::LIST_INSTANCE_ASSOCIATIONS_RESULT),
@@ -443,6 +489,7 @@ impl Operation {
             Operation::RemoveTagsFromResource => Some(&shapes::REMOVE_TAGS_FROM_RESOURCE_RESULT),
             Operation::RequestManagedInstanceRoleToken => Some(&shapes::REQUEST_MANAGED_INSTANCE_ROLE_TOKEN_RESULT),
             Operation::ResetServiceSetting => Some(&shapes::RESET_SERVICE_SETTING_RESULT),
+            Operation::SendCommand => Some(&shapes::SEND_COMMAND_RESULT),
             Operation::UpdateDocument => Some(&shapes::UPDATE_DOCUMENT_RESULT),
             Operation::UpdateDocumentDefaultVersion => Some(&shapes::UPDATE_DOCUMENT_DEFAULT_VERSION_RESULT),
             Operation::UpdateInstanceInformation => Some(&shapes::UPDATE_INSTANCE_INFORMATION_RESULT),
@@ -457,6 +504,7 @@ impl Operation {
     pub fn result_wrapper(self) -> Option<&'static str> {
         match self {
             Operation::AddTagsToResource => None,
+            Operation::CancelCommand => None,
             Operation::CreateActivation => None,
             Operation::CreateDocument => None,
             Operation::DeleteActivation => None,
@@ -465,8 +513,11 @@ impl Operation {
             Operation::DescribeActivations => None,
             Operation::DescribeDocument => None,
             Operation::DescribeInstanceInformation => None,
+            Operation::GetCommandInvocation => None,
             Operation::GetDocument => None,
             Operation::GetServiceSetting => None,
+            Operation::ListCommandInvocations => None,
+            Operation::ListCommands => None,
             Operation::ListDocumentVersions => None,
             Operation::ListDocuments => None,
             Operation::ListInstanceAssociations => None,
@@ -475,6 +526,7 @@ impl Operation {
             Operation::RemoveTagsFromResource => None,
             Operation::RequestManagedInstanceRoleToken => None,
             Operation::ResetServiceSetting => None,
+            Operation::SendCommand => None,
             Operation::UpdateDocument => None,
             Operation::UpdateDocumentDefaultVersion => None,
             Operation::UpdateInstanceInformation => None,
@@ -692,6 +744,36 @@ pub struct AddTagsToResourceRequest {
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AddTagsToResourceResult {}
 
+/// A CloudWatch alarm you apply to an automation or command.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Alarm {
+    /// The name of your CloudWatch alarm.
+    #[serde(rename = "Name")]
+    pub name: String,
+}
+
+/// The details for the CloudWatch alarm you want to apply to an automation or command.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AlarmConfiguration {
+    /// When this value is true, your automation or command continues to run in cases where we can’t retrieve alarm status information from CloudWatch.
+    #[serde(rename = "IgnorePollAlarmFailure", default, skip_serializing_if = "Option::is_none")]
+    pub ignore_poll_alarm_failure: Option<bool>,
+    /// The name of the CloudWatch alarm specified in the configuration.
+    #[serde(rename = "Alarms")]
+    pub alarms: Vec<Alarm>,
+}
+
+/// The details about the state of your CloudWatch alarm.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AlarmStateInformation {
+    /// The name of your CloudWatch alarm.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// The state of your CloudWatch alarm.
+    #[serde(rename = "State")]
+    pub state: String,
+}
+
 /// A structure that includes attributes that describe a document attachment.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct AttachmentContent {
@@ -732,6 +814,222 @@ pub struct AttachmentsSource {
     /// The name of the document attachment file.
     #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// The `CancelCommandRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CancelCommandRequest {
+    /// The ID of the command you want to cancel.
+    #[serde(rename = "CommandId")]
+    pub command_id: String,
+    /// (Optional) A list of managed node IDs on which you want to cancel the command.
+    #[serde(rename = "InstanceIds", default, skip_serializing_if = "Option::is_none")]
+    pub instance_ids: Option<Vec<String>>,
+}
+
+/// Whether or not the command was successfully canceled.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CancelCommandResult {}
+
+/// Configuration options for sending command output to Amazon CloudWatch Logs.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CloudWatchOutputConfig {
+    /// The name of the CloudWatch Logs log group where you want to send command output.
+    #[serde(rename = "CloudWatchLogGroupName", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_log_group_name: Option<String>,
+    /// Enables Systems Manager to send command output to CloudWatch Logs.
+    #[serde(rename = "CloudWatchOutputEnabled", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_output_enabled: Option<bool>,
+}
+
+/// Describes a command request.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Command {
+    /// A unique identifier for this command.
+    #[serde(rename = "CommandId", default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    /// The name of the document requested for execution.
+    #[serde(rename = "DocumentName", default, skip_serializing_if = "Option::is_none")]
+    pub document_name: Option<String>,
+    /// The Systems Manager document (SSM document) version.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// User-specified information about the command, such as a brief description of what the command should do.
+    #[serde(rename = "Comment", default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// If a command expires, it changes status to DeliveryTimedOut for all invocations that have the status InProgress, Pending, or Delayed.
+    #[serde(rename = "ExpiresAfter", default, skip_serializing_if = "Option::is_none")]
+    pub expires_after: Option<corral_wire::time::Timestamp>,
+    /// The parameter values to be inserted in the document when running the command.
+    ///
+    /// Sensitive: never log or echo this value.
+    #[serde(rename = "Parameters", default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// The managed node IDs against which this command was requested.
+    #[serde(rename = "InstanceIds", default, skip_serializing_if = "Option::is_none")]
+    pub instance_ids: Option<Vec<String>>,
+    /// An array of search criteria that targets managed nodes using a Key,Value combination that you specify.
+    #[serde(rename = "Targets", default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<Target>>,
+    /// The date and time the command was requested.
+    #[serde(rename = "RequestedDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub requested_date_time: Option<corral_wire::time::Timestamp>,
+    /// The status of the command.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A detailed status of the command execution.
+    #[serde(rename = "StatusDetails", default, skip_serializing_if = "Option::is_none")]
+    pub status_details: Option<String>,
+    /// (Deprecated) You can no longer specify this parameter.
+    #[serde(rename = "OutputS3Region", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_region: Option<String>,
+    /// The S3 bucket where the responses to the command executions should be stored.
+    #[serde(rename = "OutputS3BucketName", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_bucket_name: Option<String>,
+    /// The S3 directory path inside the bucket where the responses to the command executions should be stored.
+    #[serde(rename = "OutputS3KeyPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_key_prefix: Option<String>,
+    /// The maximum number of managed nodes that are allowed to run the command at the same time.
+    #[serde(rename = "MaxConcurrency", default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<String>,
+    /// The maximum number of errors allowed before the system stops sending the command to additional targets.
+    #[serde(rename = "MaxErrors", default, skip_serializing_if = "Option::is_none")]
+    pub max_errors: Option<String>,
+    /// The number of targets for the command.
+    #[serde(rename = "TargetCount", default, skip_serializing_if = "Option::is_none")]
+    pub target_count: Option<i32>,
+    /// The number of targets for which the command invocation reached a terminal state.
+    #[serde(rename = "CompletedCount", default, skip_serializing_if = "Option::is_none")]
+    pub completed_count: Option<i32>,
+    /// The number of targets for which the status is Failed or Execution Timed Out.
+    #[serde(rename = "ErrorCount", default, skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<i32>,
+    /// The number of targets for which the status is Delivery Timed Out.
+    #[serde(rename = "DeliveryTimedOutCount", default, skip_serializing_if = "Option::is_none")]
+    pub delivery_timed_out_count: Option<i32>,
+    /// The Identity and Access Management (IAM) service role that Run Command, a tool in Amazon Web Services Systems Manager, uses to act on your behalf when sending notifications about command status changes.
+    #[serde(rename = "ServiceRole", default, skip_serializing_if = "Option::is_none")]
+    pub service_role: Option<String>,
+    /// Configurations for sending notifications about command status changes.
+    #[serde(rename = "NotificationConfig", default, skip_serializing_if = "Option::is_none")]
+    pub notification_config: Option<NotificationConfig>,
+    /// Amazon CloudWatch Logs information where you want Amazon Web Services Systems Manager to send the command output.
+    #[serde(rename = "CloudWatchOutputConfig", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_output_config: Option<CloudWatchOutputConfig>,
+    /// The TimeoutSeconds value specified for a command.
+    #[serde(rename = "TimeoutSeconds", default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i32>,
+    /// The details for the CloudWatch alarm applied to your command.
+    #[serde(rename = "AlarmConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub alarm_configuration: Option<AlarmConfiguration>,
+    /// The CloudWatch alarm that was invoked by the command.
+    #[serde(rename = "TriggeredAlarms", default, skip_serializing_if = "Option::is_none")]
+    pub triggered_alarms: Option<Vec<AlarmStateInformation>>,
+}
+
+/// Describes a command filter.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CommandFilter {
+    /// The name of the filter.
+    #[serde(rename = "key")]
+    pub key: String,
+    /// The filter value.
+    #[serde(rename = "value")]
+    pub value: String,
+}
+
+/// An invocation is a copy of a command sent to a specific managed node.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CommandInvocation {
+    /// The command against which this invocation was requested.
+    #[serde(rename = "CommandId", default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    /// The managed node ID in which this invocation was requested.
+    #[serde(rename = "InstanceId", default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// The fully qualified host name of the managed node.
+    #[serde(rename = "InstanceName", default, skip_serializing_if = "Option::is_none")]
+    pub instance_name: Option<String>,
+    /// User-specified information about the command, such as a brief description of what the command should do.
+    #[serde(rename = "Comment", default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The document name that was requested for execution.
+    #[serde(rename = "DocumentName", default, skip_serializing_if = "Option::is_none")]
+    pub document_name: Option<String>,
+    /// The Systems Manager document (SSM document) version.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// The time and date the request was sent to this managed node.
+    #[serde(rename = "RequestedDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub requested_date_time: Option<corral_wire::time::Timestamp>,
+    /// Whether or not the invocation succeeded, failed, or is pending.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A detailed status of the command execution for each invocation (each managed node targeted by the command).
+    #[serde(rename = "StatusDetails", default, skip_serializing_if = "Option::is_none")]
+    pub status_details: Option<String>,
+    /// Gets the trace output sent by the agent.
+    #[serde(rename = "TraceOutput", default, skip_serializing_if = "Option::is_none")]
+    pub trace_output: Option<String>,
+    /// The URL to the plugin's StdOut file in Amazon Simple Storage Service (Amazon S3), if the S3 bucket was defined for the parent command.
+    #[serde(rename = "StandardOutputUrl", default, skip_serializing_if = "Option::is_none")]
+    pub standard_output_url: Option<String>,
+    /// The URL to the plugin's StdErr file in Amazon Simple Storage Service (Amazon S3), if the S3 bucket was defined for the parent command.
+    #[serde(rename = "StandardErrorUrl", default, skip_serializing_if = "Option::is_none")]
+    pub standard_error_url: Option<String>,
+    /// Plugins processed by the command.
+    #[serde(rename = "CommandPlugins", default, skip_serializing_if = "Option::is_none")]
+    pub command_plugins: Option<Vec<CommandPlugin>>,
+    /// The Identity and Access Management (IAM) service role that Run Command, a tool in Amazon Web Services Systems Manager, uses to act on your behalf when sending notifications about command status changes on a per managed node basis.
+    #[serde(rename = "ServiceRole", default, skip_serializing_if = "Option::is_none")]
+    pub service_role: Option<String>,
+    /// Configurations for sending notifications about command status changes on a per managed node basis.
+    #[serde(rename = "NotificationConfig", default, skip_serializing_if = "Option::is_none")]
+    pub notification_config: Option<NotificationConfig>,
+    /// Amazon CloudWatch Logs information where you want Amazon Web Services Systems Manager to send the command output.
+    #[serde(rename = "CloudWatchOutputConfig", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_output_config: Option<CloudWatchOutputConfig>,
+}
+
+/// Describes plugin details.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CommandPlugin {
+    /// The name of the plugin.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The status of this plugin.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A detailed status of the plugin execution.
+    #[serde(rename = "StatusDetails", default, skip_serializing_if = "Option::is_none")]
+    pub status_details: Option<String>,
+    /// A numeric response code generated after running the plugin.
+    #[serde(rename = "ResponseCode", default, skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<i32>,
+    /// The time the plugin started running.
+    #[serde(rename = "ResponseStartDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub response_start_date_time: Option<corral_wire::time::Timestamp>,
+    /// The time the plugin stopped running.
+    #[serde(rename = "ResponseFinishDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub response_finish_date_time: Option<corral_wire::time::Timestamp>,
+    /// Output of the plugin execution.
+    #[serde(rename = "Output", default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// The URL for the complete text written by the plugin to stdout in Amazon S3.
+    #[serde(rename = "StandardOutputUrl", default, skip_serializing_if = "Option::is_none")]
+    pub standard_output_url: Option<String>,
+    /// The URL for the complete text written by the plugin to stderr.
+    #[serde(rename = "StandardErrorUrl", default, skip_serializing_if = "Option::is_none")]
+    pub standard_error_url: Option<String>,
+    /// (Deprecated) You can no longer specify this parameter.
+    #[serde(rename = "OutputS3Region", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_region: Option<String>,
+    /// The S3 bucket where the responses to the command executions should be stored.
+    #[serde(rename = "OutputS3BucketName", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_bucket_name: Option<String>,
+    /// The S3 directory path inside the bucket where the responses to the command executions should be stored.
+    #[serde(rename = "OutputS3KeyPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_key_prefix: Option<String>,
 }
 
 /// The `CreateActivationRequest` structure.
@@ -1207,6 +1505,76 @@ pub struct DocumentVersionInfo {
     pub cloud_providers: Option<Vec<String>>,
 }
 
+/// The `GetCommandInvocationRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetCommandInvocationRequest {
+    /// (Required) The parent command ID of the invocation plugin.
+    #[serde(rename = "CommandId")]
+    pub command_id: String,
+    /// (Required) The ID of the managed node targeted by the command.
+    #[serde(rename = "InstanceId")]
+    pub instance_id: String,
+    /// The name of the step for which you want detailed results.
+    #[serde(rename = "PluginName", default, skip_serializing_if = "Option::is_none")]
+    pub plugin_name: Option<String>,
+}
+
+/// The `GetCommandInvocationResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct GetCommandInvocationResult {
+    /// The parent command ID of the invocation plugin.
+    #[serde(rename = "CommandId", default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    /// The ID of the managed node targeted by the command.
+    #[serde(rename = "InstanceId", default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// The comment text for the command.
+    #[serde(rename = "Comment", default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The name of the document that was run.
+    #[serde(rename = "DocumentName", default, skip_serializing_if = "Option::is_none")]
+    pub document_name: Option<String>,
+    /// The Systems Manager document (SSM document) version used in the request.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// The name of the plugin, or step name, for which details are reported.
+    #[serde(rename = "PluginName", default, skip_serializing_if = "Option::is_none")]
+    pub plugin_name: Option<String>,
+    /// The error level response code for the plugin script.
+    #[serde(rename = "ResponseCode", default, skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<i32>,
+    /// The date and time the plugin started running.
+    #[serde(rename = "ExecutionStartDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub execution_start_date_time: Option<String>,
+    /// Duration since ExecutionStartDateTime.
+    #[serde(rename = "ExecutionElapsedTime", default, skip_serializing_if = "Option::is_none")]
+    pub execution_elapsed_time: Option<String>,
+    /// The date and time the plugin finished running.
+    #[serde(rename = "ExecutionEndDateTime", default, skip_serializing_if = "Option::is_none")]
+    pub execution_end_date_time: Option<String>,
+    /// The status of this invocation plugin.
+    #[serde(rename = "Status", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A detailed status of the command execution for an invocation.
+    #[serde(rename = "StatusDetails", default, skip_serializing_if = "Option::is_none")]
+    pub status_details: Option<String>,
+    /// The first 24,000 characters written by the plugin to stdout.
+    #[serde(rename = "StandardOutputContent", default, skip_serializing_if = "Option::is_none")]
+    pub standard_output_content: Option<String>,
+    /// The URL for the complete text written by the plugin to stdout in Amazon Simple Storage Service (Amazon S3).
+    #[serde(rename = "StandardOutputUrl", default, skip_serializing_if = "Option::is_none")]
+    pub standard_output_url: Option<String>,
+    /// The first 8,000 characters written by the plugin to stderr.
+    #[serde(rename = "StandardErrorContent", default, skip_serializing_if = "Option::is_none")]
+    pub standard_error_content: Option<String>,
+    /// The URL for the complete text written by the plugin to stderr.
+    #[serde(rename = "StandardErrorUrl", default, skip_serializing_if = "Option::is_none")]
+    pub standard_error_url: Option<String>,
+    /// Amazon CloudWatch Logs information where Systems Manager sent the command output.
+    #[serde(rename = "CloudWatchOutputConfig", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_output_config: Option<CloudWatchOutputConfig>,
+}
+
 /// The `GetDocumentRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GetDocumentRequest {
@@ -1404,6 +1772,71 @@ pub struct InstanceInformationStringFilter {
     pub values: Vec<String>,
 }
 
+/// The `ListCommandInvocationsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListCommandInvocationsRequest {
+    /// (Optional) The invocations for a specific command ID.
+    #[serde(rename = "CommandId", default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    /// (Optional) The command execution details for a specific managed node ID.
+    #[serde(rename = "InstanceId", default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// (Optional) The maximum number of items to return for this call.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// (Optional) The token for the next set of items to return.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// (Optional) One or more filters.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<CommandFilter>>,
+    /// (Optional) If set this returns the response of the command executions and any command output.
+    #[serde(rename = "Details", default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<bool>,
+}
+
+/// The `ListCommandInvocationsResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListCommandInvocationsResult {
+    /// (Optional) A list of all invocations.
+    #[serde(rename = "CommandInvocations", default, skip_serializing_if = "Option::is_none")]
+    pub command_invocations: Option<Vec<CommandInvocation>>,
+    /// (Optional) The token for the next set of items to return.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// The `ListCommandsRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListCommandsRequest {
+    /// (Optional) If provided, lists only the specified command.
+    #[serde(rename = "CommandId", default, skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    /// (Optional) Lists commands issued against this managed node ID.
+    #[serde(rename = "InstanceId", default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// (Optional) The maximum number of items to return for this call.
+    #[serde(rename = "MaxResults", default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    /// (Optional) The token for the next set of items to return.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    /// (Optional) One or more filters.
+    #[serde(rename = "Filters", default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<Vec<CommandFilter>>,
+}
+
+/// The `ListCommandsResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ListCommandsResult {
+    /// (Optional) The list of commands requested by the user.
+    #[serde(rename = "Commands", default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<Vec<Command>>,
+    /// (Optional) The token for the next set of items to return.
+    #[serde(rename = "NextToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
 /// The `ListDocumentVersionsRequest` structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ListDocumentVersionsRequest {
@@ -1499,6 +1932,20 @@ pub struct ListTagsForResourceResult {
     /// A list of tags.
     #[serde(rename = "TagList", default, skip_serializing_if = "Option::is_none")]
     pub tag_list: Option<Vec<Tag>>,
+}
+
+/// Configurations for sending notifications.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct NotificationConfig {
+    /// An Amazon Resource Name (ARN) for an Amazon Simple Notification Service (Amazon SNS) topic.
+    #[serde(rename = "NotificationArn", default, skip_serializing_if = "Option::is_none")]
+    pub notification_arn: Option<String>,
+    /// The different events for which you can receive notifications.
+    #[serde(rename = "NotificationEvents", default, skip_serializing_if = "Option::is_none")]
+    pub notification_events: Option<Vec<String>>,
+    /// The type of notification.
+    #[serde(rename = "NotificationType", default, skip_serializing_if = "Option::is_none")]
+    pub notification_type: Option<String>,
 }
 
 /// The `RegisterManagedInstanceRequest` structure.
@@ -1626,6 +2073,75 @@ pub struct ReviewInformation {
     pub reviewer: Option<String>,
 }
 
+/// The `SendCommandRequest` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SendCommandRequest {
+    /// The IDs of the managed nodes where the command should run.
+    #[serde(rename = "InstanceIds", default, skip_serializing_if = "Option::is_none")]
+    pub instance_ids: Option<Vec<String>>,
+    /// An array of search criteria that targets managed nodes using a Key,Value combination that you specify.
+    #[serde(rename = "Targets", default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Vec<Target>>,
+    /// The name of the Amazon Web Services Systems Manager document (SSM document) to run.
+    #[serde(rename = "DocumentName")]
+    pub document_name: String,
+    /// The SSM document version to use in the request.
+    #[serde(rename = "DocumentVersion", default, skip_serializing_if = "Option::is_none")]
+    pub document_version: Option<String>,
+    /// The Sha256 or Sha1 hash created by the system when the document was created.
+    #[serde(rename = "DocumentHash", default, skip_serializing_if = "Option::is_none")]
+    pub document_hash: Option<String>,
+    /// Sha256 or Sha1.
+    #[serde(rename = "DocumentHashType", default, skip_serializing_if = "Option::is_none")]
+    pub document_hash_type: Option<String>,
+    /// If this time is reached and the command hasn't already started running, it won't run.
+    #[serde(rename = "TimeoutSeconds", default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i32>,
+    /// User-specified information about the command, such as a brief description of what the command should do.
+    #[serde(rename = "Comment", default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The required and optional parameters specified in the document being run.
+    ///
+    /// Sensitive: never log or echo this value.
+    #[serde(rename = "Parameters", default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// (Deprecated) You can no longer specify this parameter.
+    #[serde(rename = "OutputS3Region", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_region: Option<String>,
+    /// The name of the S3 bucket where command execution responses should be stored.
+    #[serde(rename = "OutputS3BucketName", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_bucket_name: Option<String>,
+    /// The directory structure within the S3 bucket where the responses should be stored.
+    #[serde(rename = "OutputS3KeyPrefix", default, skip_serializing_if = "Option::is_none")]
+    pub output_s3_key_prefix: Option<String>,
+    /// (Optional) The maximum number of managed nodes that are allowed to run the command at the same time.
+    #[serde(rename = "MaxConcurrency", default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<String>,
+    /// The maximum number of errors allowed without the command failing.
+    #[serde(rename = "MaxErrors", default, skip_serializing_if = "Option::is_none")]
+    pub max_errors: Option<String>,
+    /// The ARN of the Identity and Access Management (IAM) service role to use to publish Amazon Simple Notification Service (Amazon SNS) notifications for Run Command commands.
+    #[serde(rename = "ServiceRoleArn", default, skip_serializing_if = "Option::is_none")]
+    pub service_role_arn: Option<String>,
+    /// Configurations for sending notifications.
+    #[serde(rename = "NotificationConfig", default, skip_serializing_if = "Option::is_none")]
+    pub notification_config: Option<NotificationConfig>,
+    /// Enables Amazon Web Services Systems Manager to send Run Command output to Amazon CloudWatch Logs.
+    #[serde(rename = "CloudWatchOutputConfig", default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_output_config: Option<CloudWatchOutputConfig>,
+    /// The CloudWatch alarm you want to apply to your command.
+    #[serde(rename = "AlarmConfiguration", default, skip_serializing_if = "Option::is_none")]
+    pub alarm_configuration: Option<AlarmConfiguration>,
+}
+
+/// The `SendCommandResult` structure.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SendCommandResult {
+    /// The request as it was received by Systems Manager.
+    #[serde(rename = "Command", default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
+}
+
 /// The service setting data structure.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ServiceSetting {
@@ -1658,6 +2174,17 @@ pub struct Tag {
     /// The value of the tag.
     #[serde(rename = "Value")]
     pub value: String,
+}
+
+/// An array of search criteria that targets managed nodes using a key-value pair that you specify.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Target {
+    /// User-defined criteria for sending commands that target managed nodes that meet the criteria.
+    #[serde(rename = "Key", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// User-defined criteria that maps to Key.
+    #[serde(rename = "Values", default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
 }
 
 /// The `UpdateDocumentDefaultVersionRequest` structure.
@@ -1932,6 +2459,83 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `Alarm` shape.
+    pub static ALARM: Shape = Shape {
+        name: "Alarm",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "Name", wire_name: "Name", shape: &ALARM_NAME, required: true }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AlarmConfiguration` shape.
+    pub static ALARM_CONFIGURATION: Shape = Shape {
+        name: "AlarmConfiguration",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "IgnorePollAlarmFailure",
+                    wire_name: "IgnorePollAlarmFailure",
+                    shape: &BOOLEAN,
+                    required: false,
+                },
+                Member { name: "Alarms", wire_name: "Alarms", shape: &ALARM_LIST, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AlarmList` shape.
+    pub static ALARM_LIST: Shape = Shape {
+        name: "AlarmList",
+        kind: ShapeKind::List {
+            member: &ALARM,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: Some(1),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AlarmName` shape.
+    pub static ALARM_NAME: Shape = Shape {
+        name: "AlarmName",
+        kind: ShapeKind::String { min: Some(1), max: Some(255), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AlarmStateInformation` shape.
+    pub static ALARM_STATE_INFORMATION: Shape = Shape {
+        name: "AlarmStateInformation",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &ALARM_NAME, required: true },
+                Member { name: "State", wire_name: "State", shape: &EXTERNAL_ALARM_STATE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `AlarmStateInformationList` shape.
+    pub static ALARM_STATE_INFORMATION_LIST: Shape = Shape {
+        name: "AlarmStateInformationList",
+        kind: ShapeKind::List {
+            member: &ALARM_STATE_INFORMATION,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: Some(1),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `AttachmentContent` shape.
     pub static ATTACHMENT_CONTENT: Shape = Shape {
         name: "AttachmentContent",
@@ -2093,6 +2697,27 @@ pub mod shapes {
     pub static BOOLEAN: Shape =
         Shape { name: "Boolean", kind: ShapeKind::Boolean, sensitive: false, doc_policy_document: false };
 
+    /// The `CancelCommandRequest` shape.
+    pub static CANCEL_COMMAND_REQUEST: Shape = Shape {
+        name: "CancelCommandRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "CommandId", wire_name: "CommandId", shape: &COMMAND_ID, required: true },
+                Member { name: "InstanceIds", wire_name: "InstanceIds", shape: &INSTANCE_ID_LIST, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CancelCommandResult` shape.
+    pub static CANCEL_COMMAND_RESULT: Shape = Shape {
+        name: "CancelCommandResult",
+        kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `Category` shape.
     pub static CATEGORY: Shape = Shape {
         name: "Category",
@@ -2147,6 +2772,422 @@ pub mod shapes {
             min: Some(1),
             max: Some(10),
         },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CloudWatchLogGroupName` shape.
+    pub static CLOUD_WATCH_LOG_GROUP_NAME: Shape = Shape {
+        name: "CloudWatchLogGroupName",
+        kind: ShapeKind::String { min: Some(1), max: Some(512), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CloudWatchOutputConfig` shape.
+    pub static CLOUD_WATCH_OUTPUT_CONFIG: Shape = Shape {
+        name: "CloudWatchOutputConfig",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "CloudWatchLogGroupName",
+                    wire_name: "CloudWatchLogGroupName",
+                    shape: &CLOUD_WATCH_LOG_GROUP_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "CloudWatchOutputEnabled",
+                    wire_name: "CloudWatchOutputEnabled",
+                    shape: &CLOUD_WATCH_OUTPUT_ENABLED,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CloudWatchOutputEnabled` shape.
+    pub static CLOUD_WATCH_OUTPUT_ENABLED: Shape = Shape {
+        name: "CloudWatchOutputEnabled",
+        kind: ShapeKind::Boolean,
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Command` shape.
+    pub static COMMAND: Shape = Shape {
+        name: "Command",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "CommandId", wire_name: "CommandId", shape: &COMMAND_ID, required: false },
+                Member { name: "DocumentName", wire_name: "DocumentName", shape: &DOCUMENT_NAME, required: false },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member { name: "Comment", wire_name: "Comment", shape: &COMMENT, required: false },
+                Member { name: "ExpiresAfter", wire_name: "ExpiresAfter", shape: &DATE_TIME, required: false },
+                Member { name: "Parameters", wire_name: "Parameters", shape: &PARAMETERS, required: false },
+                Member { name: "InstanceIds", wire_name: "InstanceIds", shape: &INSTANCE_ID_LIST, required: false },
+                Member { name: "Targets", wire_name: "Targets", shape: &TARGETS, required: false },
+                Member {
+                    name: "RequestedDateTime",
+                    wire_name: "RequestedDateTime",
+                    shape: &DATE_TIME,
+                    required: false,
+                },
+                Member { name: "Status", wire_name: "Status", shape: &COMMAND_STATUS, required: false },
+                Member { name: "StatusDetails", wire_name: "StatusDetails", shape: &STATUS_DETAILS, required: false },
+                Member { name: "OutputS3Region", wire_name: "OutputS3Region", shape: &S3_REGION, required: false },
+                Member {
+                    name: "OutputS3BucketName",
+                    wire_name: "OutputS3BucketName",
+                    shape: &S3_BUCKET_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "OutputS3KeyPrefix",
+                    wire_name: "OutputS3KeyPrefix",
+                    shape: &S3_KEY_PREFIX,
+                    required: false,
+                },
+                Member {
+                    name: "MaxConcurrency",
+                    wire_name: "MaxConcurrency",
+                    shape: &MAX_CONCURRENCY,
+                    required: false,
+                },
+                Member { name: "MaxErrors", wire_name: "MaxErrors", shape: &MAX_ERRORS, required: false },
+                Member { name: "TargetCount", wire_name: "TargetCount", shape: &TARGET_COUNT, required: false },
+                Member {
+                    name: "CompletedCount",
+                    wire_name: "CompletedCount",
+                    shape: &COMPLETED_COUNT,
+                    required: false,
+                },
+                Member { name: "ErrorCount", wire_name: "ErrorCount", shape: &ERROR_COUNT, required: false },
+                Member {
+                    name: "DeliveryTimedOutCount",
+                    wire_name: "DeliveryTimedOutCount",
+                    shape: &DELIVERY_TIMED_OUT_COUNT,
+                    required: false,
+                },
+                Member { name: "ServiceRole", wire_name: "ServiceRole", shape: &SERVICE_ROLE, required: false },
+                Member {
+                    name: "NotificationConfig",
+                    wire_name: "NotificationConfig",
+                    shape: &NOTIFICATION_CONFIG,
+                    required: false,
+                },
+                Member {
+                    name: "CloudWatchOutputConfig",
+                    wire_name: "CloudWatchOutputConfig",
+                    shape: &CLOUD_WATCH_OUTPUT_CONFIG,
+                    required: false,
+                },
+                Member {
+                    name: "TimeoutSeconds",
+                    wire_name: "TimeoutSeconds",
+                    shape: &TIMEOUT_SECONDS,
+                    required: false,
+                },
+                Member {
+                    name: "AlarmConfiguration",
+                    wire_name: "AlarmConfiguration",
+                    shape: &ALARM_CONFIGURATION,
+                    required: false,
+                },
+                Member {
+                    name: "TriggeredAlarms",
+                    wire_name: "TriggeredAlarms",
+                    shape: &ALARM_STATE_INFORMATION_LIST,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandFilter` shape.
+    pub static COMMAND_FILTER: Shape = Shape {
+        name: "CommandFilter",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "key", wire_name: "key", shape: &COMMAND_FILTER_KEY, required: true },
+                Member { name: "value", wire_name: "value", shape: &COMMAND_FILTER_VALUE, required: true },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandFilterKey` shape.
+    pub static COMMAND_FILTER_KEY: Shape = Shape {
+        name: "CommandFilterKey",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["InvokedAfter", "InvokedBefore", "Status", "ExecutionStage", "DocumentName"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandFilterList` shape.
+    pub static COMMAND_FILTER_LIST: Shape = Shape {
+        name: "CommandFilterList",
+        kind: ShapeKind::List {
+            member: &COMMAND_FILTER,
+            member_location_name: None,
+            flattened: false,
+            min: Some(1),
+            max: Some(5),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandFilterValue` shape.
+    pub static COMMAND_FILTER_VALUE: Shape = Shape {
+        name: "CommandFilterValue",
+        kind: ShapeKind::String { min: Some(1), max: Some(128), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandId` shape.
+    pub static COMMAND_ID: Shape = Shape {
+        name: "CommandId",
+        kind: ShapeKind::String { min: Some(36), max: Some(36), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandInvocation` shape.
+    pub static COMMAND_INVOCATION: Shape = Shape {
+        name: "CommandInvocation",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "CommandId", wire_name: "CommandId", shape: &COMMAND_ID, required: false },
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &INSTANCE_ID, required: false },
+                Member { name: "InstanceName", wire_name: "InstanceName", shape: &INSTANCE_TAG_NAME, required: false },
+                Member { name: "Comment", wire_name: "Comment", shape: &COMMENT, required: false },
+                Member { name: "DocumentName", wire_name: "DocumentName", shape: &DOCUMENT_NAME, required: false },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member {
+                    name: "RequestedDateTime",
+                    wire_name: "RequestedDateTime",
+                    shape: &DATE_TIME,
+                    required: false,
+                },
+                Member { name: "Status", wire_name: "Status", shape: &COMMAND_INVOCATION_STATUS, required: false },
+                Member { name: "StatusDetails", wire_name: "StatusDetails", shape: &STATUS_DETAILS, required: false },
+                Member {
+                    name: "TraceOutput",
+                    wire_name: "TraceOutput",
+                    shape: &INVOCATION_TRACE_OUTPUT,
+                    required: false,
+                },
+                Member { name: "StandardOutputUrl", wire_name: "StandardOutputUrl", shape: &URL, required: false },
+                Member { name: "StandardErrorUrl", wire_name: "StandardErrorUrl", shape: &URL, required: false },
+                Member {
+                    name: "CommandPlugins",
+                    wire_name: "CommandPlugins",
+                    shape: &COMMAND_PLUGIN_LIST,
+                    required: false,
+                },
+                Member { name: "ServiceRole", wire_name: "ServiceRole", shape: &SERVICE_ROLE, required: false },
+                Member {
+                    name: "NotificationConfig",
+                    wire_name: "NotificationConfig",
+                    shape: &NOTIFICATION_CONFIG,
+                    required: false,
+                },
+                Member {
+                    name: "CloudWatchOutputConfig",
+                    wire_name: "CloudWatchOutputConfig",
+                    shape: &CLOUD_WATCH_OUTPUT_CONFIG,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandInvocationList` shape.
+    pub static COMMAND_INVOCATION_LIST: Shape = Shape {
+        name: "CommandInvocationList",
+        kind: ShapeKind::List {
+            member: &COMMAND_INVOCATION,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandInvocationStatus` shape.
+    pub static COMMAND_INVOCATION_STATUS: Shape = Shape {
+        name: "CommandInvocationStatus",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &[
+                "Pending",
+                "InProgress",
+                "Delayed",
+                "Success",
+                "Cancelled",
+                "TimedOut",
+                "Failed",
+                "Cancelling",
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandList` shape.
+    pub static COMMAND_LIST: Shape = Shape {
+        name: "CommandList",
+        kind: ShapeKind::List { member: &COMMAND, member_location_name: None, flattened: false, min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandMaxResults` shape.
+    pub static COMMAND_MAX_RESULTS: Shape = Shape {
+        name: "CommandMaxResults",
+        kind: ShapeKind::Integer { min: Some(1), max: Some(50) },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandPlugin` shape.
+    pub static COMMAND_PLUGIN: Shape = Shape {
+        name: "CommandPlugin",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Name", wire_name: "Name", shape: &COMMAND_PLUGIN_NAME, required: false },
+                Member { name: "Status", wire_name: "Status", shape: &COMMAND_PLUGIN_STATUS, required: false },
+                Member { name: "StatusDetails", wire_name: "StatusDetails", shape: &STATUS_DETAILS, required: false },
+                Member { name: "ResponseCode", wire_name: "ResponseCode", shape: &RESPONSE_CODE, required: false },
+                Member {
+                    name: "ResponseStartDateTime",
+                    wire_name: "ResponseStartDateTime",
+                    shape: &DATE_TIME,
+                    required: false,
+                },
+                Member {
+                    name: "ResponseFinishDateTime",
+                    wire_name: "ResponseFinishDateTime",
+                    shape: &DATE_TIME,
+                    required: false,
+                },
+                Member { name: "Output", wire_name: "Output", shape: &COMMAND_PLUGIN_OUTPUT, required: false },
+                Member { name: "StandardOutputUrl", wire_name: "StandardOutputUrl", shape: &URL, required: false },
+                Member { name: "StandardErrorUrl", wire_name: "StandardErrorUrl", shape: &URL, required: false },
+                Member { name: "OutputS3Region", wire_name: "OutputS3Region", shape: &S3_REGION, required: false },
+                Member {
+                    name: "OutputS3BucketName",
+                    wire_name: "OutputS3BucketName",
+                    shape: &S3_BUCKET_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "OutputS3KeyPrefix",
+                    wire_name: "OutputS3KeyPrefix",
+                    shape: &S3_KEY_PREFIX,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandPluginList` shape.
+    pub static COMMAND_PLUGIN_LIST: Shape = Shape {
+        name: "CommandPluginList",
+        kind: ShapeKind::List {
+            member: &COMMAND_PLUGIN,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandPluginName` shape.
+    pub static COMMAND_PLUGIN_NAME: Shape = Shape {
+        name: "CommandPluginName",
+        kind: ShapeKind::String { min: Some(4), max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandPluginOutput` shape.
+    pub static COMMAND_PLUGIN_OUTPUT: Shape = Shape {
+        name: "CommandPluginOutput",
+        kind: ShapeKind::String { min: None, max: Some(2500), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandPluginStatus` shape.
+    pub static COMMAND_PLUGIN_STATUS: Shape = Shape {
+        name: "CommandPluginStatus",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Pending", "InProgress", "Success", "TimedOut", "Cancelled", "Failed"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CommandStatus` shape.
+    pub static COMMAND_STATUS: Shape = Shape {
+        name: "CommandStatus",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["Pending", "InProgress", "Success", "Cancelled", "Failed", "TimedOut", "Cancelling"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Comment` shape.
+    pub static COMMENT: Shape = Shape {
+        name: "Comment",
+        kind: ShapeKind::String { min: None, max: Some(100), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `CompletedCount` shape.
+    pub static COMPLETED_COUNT: Shape = Shape {
+        name: "CompletedCount",
+        kind: ShapeKind::Integer { min: None, max: None },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -2363,6 +3404,14 @@ pub mod shapes {
     pub static DELETE_DOCUMENT_RESULT: Shape = Shape {
         name: "DeleteDocumentResult",
         kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `DeliveryTimedOutCount` shape.
+    pub static DELIVERY_TIMED_OUT_COUNT: Shape = Shape {
+        name: "DeliveryTimedOutCount",
+        kind: ShapeKind::Integer { min: None, max: None },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -3244,9 +4293,102 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `ErrorCount` shape.
+    pub static ERROR_COUNT: Shape = Shape {
+        name: "ErrorCount",
+        kind: ShapeKind::Integer { min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `ExpirationDate` shape.
     pub static EXPIRATION_DATE: Shape =
         Shape { name: "ExpirationDate", kind: ShapeKind::Timestamp, sensitive: false, doc_policy_document: false };
+
+    /// The `ExternalAlarmState` shape.
+    pub static EXTERNAL_ALARM_STATE: Shape = Shape {
+        name: "ExternalAlarmState",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["UNKNOWN", "ALARM"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetCommandInvocationRequest` shape.
+    pub static GET_COMMAND_INVOCATION_REQUEST: Shape = Shape {
+        name: "GetCommandInvocationRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "CommandId", wire_name: "CommandId", shape: &COMMAND_ID, required: true },
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &INSTANCE_ID, required: true },
+                Member { name: "PluginName", wire_name: "PluginName", shape: &COMMAND_PLUGIN_NAME, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `GetCommandInvocationResult` shape.
+    pub static GET_COMMAND_INVOCATION_RESULT: Shape = Shape {
+        name: "GetCommandInvocationResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "CommandId", wire_name: "CommandId", shape: &COMMAND_ID, required: false },
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &INSTANCE_ID, required: false },
+                Member { name: "Comment", wire_name: "Comment", shape: &COMMENT, required: false },
+                Member { name: "DocumentName", wire_name: "DocumentName", shape: &DOCUMENT_NAME, required: false },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member { name: "PluginName", wire_name: "PluginName", shape: &COMMAND_PLUGIN_NAME, required: false },
+                Member { name: "ResponseCode", wire_name: "ResponseCode", shape: &RESPONSE_CODE, required: false },
+                Member {
+                    name: "ExecutionStartDateTime",
+                    wire_name: "ExecutionStartDateTime",
+                    shape: &STRING_DATE_TIME,
+                    required: false,
+                },
+                Member {
+                    name: "ExecutionElapsedTime",
+                    wire_name: "ExecutionElapsedTime",
+                    shape: &STRING_DATE_TIME,
+                    required: false,
+                },
+                Member {
+                    name: "ExecutionEndDateTime",
+                    wire_name: "ExecutionEndDateTime",
+                    shape: &STRING_DATE_TIME,
+                    required: false,
+                },
+                Member { name: "Status", wire_name: "Status", shape: &COMMAND_INVOCATION_STATUS, required: false },
+                Member { name: "StatusDetails", wire_name: "StatusDetails", shape: &STATUS_DETAILS, required: false },
+                Member {
+                    name: "StandardOutputContent",
+                    wire_name: "StandardOutputContent",
+                    shape: &STANDARD_OUTPUT_CONTENT,
+                    required: false,
+                },
+                Member { name: "StandardOutputUrl", wire_name: "StandardOutputUrl", shape: &URL, required: false },
+                Member {
+                    name: "StandardErrorContent",
+                    wire_name: "StandardErrorContent",
+                    shape: &STANDARD_ERROR_CONTENT,
+                    required: false,
+                },
+                Member { name: "StandardErrorUrl", wire_name: "StandardErrorUrl", shape: &URL, required: false },
+                Member {
+                    name: "CloudWatchOutputConfig",
+                    wire_name: "CloudWatchOutputConfig",
+                    shape: &CLOUD_WATCH_OUTPUT_CONFIG,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
 
     /// The `GetDocumentRequest` shape.
     pub static GET_DOCUMENT_REQUEST: Shape = Shape {
@@ -3472,6 +4614,20 @@ pub mod shapes {
             max: None,
             pattern: Some("(^i-(\\w{8}|\\w{17})$)|(^mi-\\w{17}$)"),
             enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InstanceIdList` shape.
+    pub static INSTANCE_ID_LIST: Shape = Shape {
+        name: "InstanceIdList",
+        kind: ShapeKind::List {
+            member: &INSTANCE_ID,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: Some(50),
         },
         sensitive: false,
         doc_policy_document: false,
@@ -3710,10 +4866,90 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `InstanceTagName` shape.
+    pub static INSTANCE_TAG_NAME: Shape = Shape {
+        name: "InstanceTagName",
+        kind: ShapeKind::String { min: None, max: Some(255), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `InvocationTraceOutput` shape.
+    pub static INVOCATION_TRACE_OUTPUT: Shape = Shape {
+        name: "InvocationTraceOutput",
+        kind: ShapeKind::String { min: None, max: Some(2500), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `KeyList` shape.
     pub static KEY_LIST: Shape = Shape {
         name: "KeyList",
         kind: ShapeKind::List { member: &TAG_KEY, member_location_name: None, flattened: false, min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListCommandInvocationsRequest` shape.
+    pub static LIST_COMMAND_INVOCATIONS_REQUEST: Shape = Shape {
+        name: "ListCommandInvocationsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "CommandId", wire_name: "CommandId", shape: &COMMAND_ID, required: false },
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &INSTANCE_ID, required: false },
+                Member { name: "MaxResults", wire_name: "MaxResults", shape: &COMMAND_MAX_RESULTS, required: false },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+                Member { name: "Filters", wire_name: "Filters", shape: &COMMAND_FILTER_LIST, required: false },
+                Member { name: "Details", wire_name: "Details", shape: &BOOLEAN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListCommandInvocationsResult` shape.
+    pub static LIST_COMMAND_INVOCATIONS_RESULT: Shape = Shape {
+        name: "ListCommandInvocationsResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "CommandInvocations",
+                    wire_name: "CommandInvocations",
+                    shape: &COMMAND_INVOCATION_LIST,
+                    required: false,
+                },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListCommandsRequest` shape.
+    pub static LIST_COMMANDS_REQUEST: Shape = Shape {
+        name: "ListCommandsRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "CommandId", wire_name: "CommandId", shape: &COMMAND_ID, required: false },
+                Member { name: "InstanceId", wire_name: "InstanceId", shape: &INSTANCE_ID, required: false },
+                Member { name: "MaxResults", wire_name: "MaxResults", shape: &COMMAND_MAX_RESULTS, required: false },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+                Member { name: "Filters", wire_name: "Filters", shape: &COMMAND_FILTER_LIST, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ListCommandsResult` shape.
+    pub static LIST_COMMANDS_RESULT: Shape = Shape {
+        name: "ListCommandsResult",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Commands", wire_name: "Commands", shape: &COMMAND_LIST, required: false },
+                Member { name: "NextToken", wire_name: "NextToken", shape: &NEXT_TOKEN, required: false },
+            ],
+        },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -3871,6 +5107,32 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `MaxConcurrency` shape.
+    pub static MAX_CONCURRENCY: Shape = Shape {
+        name: "MaxConcurrency",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: Some(7),
+            pattern: Some("^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `MaxErrors` shape.
+    pub static MAX_ERRORS: Shape = Shape {
+        name: "MaxErrors",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: Some(7),
+            pattern: Some("^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `MaxResults` shape.
     pub static MAX_RESULTS: Shape = Shape {
         name: "MaxResults",
@@ -3892,6 +5154,124 @@ pub mod shapes {
         name: "NextToken",
         kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
         sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `NotificationArn` shape.
+    pub static NOTIFICATION_ARN: Shape = Shape {
+        name: "NotificationArn",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `NotificationConfig` shape.
+    pub static NOTIFICATION_CONFIG: Shape = Shape {
+        name: "NotificationConfig",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member {
+                    name: "NotificationArn",
+                    wire_name: "NotificationArn",
+                    shape: &NOTIFICATION_ARN,
+                    required: false,
+                },
+                Member {
+                    name: "NotificationEvents",
+                    wire_name: "NotificationEvents",
+                    shape: &NOTIFICATION_EVENT_LIST,
+                    required: false,
+                },
+                Member {
+                    name: "NotificationType",
+                    wire_name: "NotificationType",
+                    shape: &NOTIFICATION_TYPE,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `NotificationEvent` shape.
+    pub static NOTIFICATION_EVENT: Shape = Shape {
+        name: "NotificationEvent",
+        kind: ShapeKind::String {
+            min: None,
+            max: None,
+            pattern: None,
+            enum_values: &["All", "InProgress", "Success", "TimedOut", "Cancelled", "Failed"],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `NotificationEventList` shape.
+    pub static NOTIFICATION_EVENT_LIST: Shape = Shape {
+        name: "NotificationEventList",
+        kind: ShapeKind::List {
+            member: &NOTIFICATION_EVENT,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `NotificationType` shape.
+    pub static NOTIFICATION_TYPE: Shape = Shape {
+        name: "NotificationType",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &["Command", "Invocation"] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ParameterName` shape.
+    pub static PARAMETER_NAME: Shape = Shape {
+        name: "ParameterName",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ParameterValue` shape.
+    pub static PARAMETER_VALUE: Shape = Shape {
+        name: "ParameterValue",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ParameterValueList` shape.
+    pub static PARAMETER_VALUE_LIST: Shape = Shape {
+        name: "ParameterValueList",
+        kind: ShapeKind::List {
+            member: &PARAMETER_VALUE,
+            member_location_name: None,
+            flattened: false,
+            min: None,
+            max: None,
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Parameters` shape.
+    pub static PARAMETERS: Shape = Shape {
+        name: "Parameters",
+        kind: ShapeKind::Map {
+            key: &PARAMETER_NAME,
+            value: &PARAMETER_VALUE_LIST,
+            min: None,
+            max: None,
+            flattened: false,
+            key_name: "key",
+            value_name: "value",
+        },
+        sensitive: true,
         doc_policy_document: false,
     };
 
@@ -4193,6 +5573,14 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `ResponseCode` shape.
+    pub static RESPONSE_CODE: Shape = Shape {
+        name: "ResponseCode",
+        kind: ShapeKind::Integer { min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `ReviewInformation` shape.
     pub static REVIEW_INFORMATION: Shape = Shape {
         name: "ReviewInformation",
@@ -4243,6 +5631,122 @@ pub mod shapes {
             pattern: Some("^[a-zA-Z0-9_\\-.]{1,128}$"),
             enum_values: &[],
         },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `S3BucketName` shape.
+    pub static S3_BUCKET_NAME: Shape = Shape {
+        name: "S3BucketName",
+        kind: ShapeKind::String { min: Some(3), max: Some(63), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `S3KeyPrefix` shape.
+    pub static S3_KEY_PREFIX: Shape = Shape {
+        name: "S3KeyPrefix",
+        kind: ShapeKind::String { min: None, max: Some(500), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `S3Region` shape.
+    pub static S3_REGION: Shape = Shape {
+        name: "S3Region",
+        kind: ShapeKind::String { min: Some(3), max: Some(20), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `SendCommandRequest` shape.
+    pub static SEND_COMMAND_REQUEST: Shape = Shape {
+        name: "SendCommandRequest",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "InstanceIds", wire_name: "InstanceIds", shape: &INSTANCE_ID_LIST, required: false },
+                Member { name: "Targets", wire_name: "Targets", shape: &TARGETS, required: false },
+                Member { name: "DocumentName", wire_name: "DocumentName", shape: &DOCUMENT_ARN, required: true },
+                Member {
+                    name: "DocumentVersion",
+                    wire_name: "DocumentVersion",
+                    shape: &DOCUMENT_VERSION,
+                    required: false,
+                },
+                Member { name: "DocumentHash", wire_name: "DocumentHash", shape: &DOCUMENT_HASH, required: false },
+                Member {
+                    name: "DocumentHashType",
+                    wire_name: "DocumentHashType",
+                    shape: &DOCUMENT_HASH_TYPE,
+                    required: false,
+                },
+                Member {
+                    name: "TimeoutSeconds",
+                    wire_name: "TimeoutSeconds",
+                    shape: &TIMEOUT_SECONDS,
+                    required: false,
+                },
+                Member { name: "Comment", wire_name: "Comment", shape: &COMMENT, required: false },
+                Member { name: "Parameters", wire_name: "Parameters", shape: &PARAMETERS, required: false },
+                Member { name: "OutputS3Region", wire_name: "OutputS3Region", shape: &S3_REGION, required: false },
+                Member {
+                    name: "OutputS3BucketName",
+                    wire_name: "OutputS3BucketName",
+                    shape: &S3_BUCKET_NAME,
+                    required: false,
+                },
+                Member {
+                    name: "OutputS3KeyPrefix",
+                    wire_name: "OutputS3KeyPrefix",
+                    shape: &S3_KEY_PREFIX,
+                    required: false,
+                },
+                Member {
+                    name: "MaxConcurrency",
+                    wire_name: "MaxConcurrency",
+                    shape: &MAX_CONCURRENCY,
+                    required: false,
+                },
+                Member { name: "MaxErrors", wire_name: "MaxErrors", shape: &MAX_ERRORS, required: false },
+                Member { name: "ServiceRoleArn", wire_name: "ServiceRoleArn", shape: &SERVICE_ROLE, required: false },
+                Member {
+                    name: "NotificationConfig",
+                    wire_name: "NotificationConfig",
+                    shape: &NOTIFICATION_CONFIG,
+                    required: false,
+                },
+                Member {
+                    name: "CloudWatchOutputConfig",
+                    wire_name: "CloudWatchOutputConfig",
+                    shape: &CLOUD_WATCH_OUTPUT_CONFIG,
+                    required: false,
+                },
+                Member {
+                    name: "AlarmConfiguration",
+                    wire_name: "AlarmConfiguration",
+                    shape: &ALARM_CONFIGURATION,
+                    required: false,
+                },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `SendCommandResult` shape.
+    pub static SEND_COMMAND_RESULT: Shape = Shape {
+        name: "SendCommandResult",
+        kind: ShapeKind::Structure {
+            members: &[Member { name: "Command", wire_name: "Command", shape: &COMMAND, required: false }],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `ServiceRole` shape.
+    pub static SERVICE_ROLE: Shape = Shape {
+        name: "ServiceRole",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -4320,6 +5824,30 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `StandardErrorContent` shape.
+    pub static STANDARD_ERROR_CONTENT: Shape = Shape {
+        name: "StandardErrorContent",
+        kind: ShapeKind::String { min: None, max: Some(8000), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `StandardOutputContent` shape.
+    pub static STANDARD_OUTPUT_CONTENT: Shape = Shape {
+        name: "StandardOutputContent",
+        kind: ShapeKind::String { min: None, max: Some(24000), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `StatusDetails` shape.
+    pub static STATUS_DETAILS: Shape = Shape {
+        name: "StatusDetails",
+        kind: ShapeKind::String { min: Some(0), max: Some(100), pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `StatusName` shape.
     pub static STATUS_NAME: Shape = Shape {
         name: "StatusName",
@@ -4331,6 +5859,14 @@ pub mod shapes {
     /// The `String` shape.
     pub static STRING: Shape = Shape {
         name: "String",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `StringDateTime` shape.
+    pub static STRING_DATE_TIME: Shape = Shape {
+        name: "StringDateTime",
         kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
         sensitive: false,
         doc_policy_document: false,
@@ -4397,6 +5933,40 @@ pub mod shapes {
         doc_policy_document: false,
     };
 
+    /// The `Target` shape.
+    pub static TARGET: Shape = Shape {
+        name: "Target",
+        kind: ShapeKind::Structure {
+            members: &[
+                Member { name: "Key", wire_name: "Key", shape: &TARGET_KEY, required: false },
+                Member { name: "Values", wire_name: "Values", shape: &TARGET_VALUES, required: false },
+            ],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TargetCount` shape.
+    pub static TARGET_COUNT: Shape = Shape {
+        name: "TargetCount",
+        kind: ShapeKind::Integer { min: None, max: None },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TargetKey` shape.
+    pub static TARGET_KEY: Shape = Shape {
+        name: "TargetKey",
+        kind: ShapeKind::String {
+            min: Some(1),
+            max: Some(163),
+            pattern: Some("^[\\p{L}\\p{Z}\\p{N}_.:/=\\-@]*$|resource-groups:ResourceTypeFilters|resource-groups:Name"),
+            enum_values: &[],
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
     /// The `TargetType` shape.
     pub static TARGET_TYPE: Shape = Shape {
         name: "TargetType",
@@ -4406,6 +5976,50 @@ pub mod shapes {
             pattern: Some("^\\/[\\w\\.\\-\\:\\/]*$"),
             enum_values: &[],
         },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TargetValue` shape.
+    pub static TARGET_VALUE: Shape = Shape {
+        name: "TargetValue",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TargetValues` shape.
+    pub static TARGET_VALUES: Shape = Shape {
+        name: "TargetValues",
+        kind: ShapeKind::List {
+            member: &TARGET_VALUE,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: Some(50),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Targets` shape.
+    pub static TARGETS: Shape = Shape {
+        name: "Targets",
+        kind: ShapeKind::List {
+            member: &TARGET,
+            member_location_name: None,
+            flattened: false,
+            min: Some(0),
+            max: Some(5),
+        },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `TimeoutSeconds` shape.
+    pub static TIMEOUT_SECONDS: Shape = Shape {
+        name: "TimeoutSeconds",
+        kind: ShapeKind::Integer { min: Some(30), max: Some(2592000) },
         sensitive: false,
         doc_policy_document: false,
     };
@@ -4663,6 +6277,14 @@ pub mod shapes {
     pub static UPDATE_SERVICE_SETTING_RESULT: Shape = Shape {
         name: "UpdateServiceSettingResult",
         kind: ShapeKind::Structure { members: &[] },
+        sensitive: false,
+        doc_policy_document: false,
+    };
+
+    /// The `Url` shape.
+    pub static URL: Shape = Shape {
+        name: "Url",
+        kind: ShapeKind::String { min: None, max: None, pattern: None, enum_values: &[] },
         sensitive: false,
         doc_policy_document: false,
     };

@@ -168,6 +168,34 @@ pub async fn checks_for(
             vec![document(state, ctx, action, field(input, "Name").unwrap_or_default(), false).await?]
         }
         Op::Ssm(S::ListDocuments) => all(),
+        // Run Command: the document and every instance the command would reach, each with its
+        // tags, so tag conditions scope who may run what where.
+        Op::Ssm(S::SendCommand) => {
+            use crate::services::ssm::commands;
+            let mut checks = vec![document(state, ctx, action, field(input, "DocumentName").unwrap_or_default(), true).await?];
+            let (ids, targets) = commands::targets_from_json(input);
+            match commands::resolve_targets(state, ctx, &ids, &targets).await {
+                Ok(instances) => {
+                    for instance in instances {
+                        checks.push(managed_instance(state, ctx, action, &instance.instance_id).await?);
+                    }
+                }
+                // The handler answers the resolution error; the instances named are still
+                // checked, so a refusal never reveals which of them exist.
+                Err(_) => {
+                    for id in &ids {
+                        checks.push(managed_instance(state, ctx, action, id).await?);
+                    }
+                }
+            }
+            if let Some(role) = field(input, "ServiceRoleArn") {
+                let mut pass = Check::new("iam:PassRole", role);
+                pass.context.push(("iam:PassedToService".to_string(), vec!["ssm.amazonaws.com".to_string()]));
+                checks.push(pass);
+            }
+            checks
+        }
+        Op::Ssm(S::ListCommands | S::ListCommandInvocations | S::GetCommandInvocation | S::CancelCommand) => all(),
         Op::Ssm(
             S::DeregisterManagedInstance
             | S::UpdateManagedInstanceRole

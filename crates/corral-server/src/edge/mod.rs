@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod mgs;
 
 use std::net::SocketAddr;
 
@@ -27,11 +28,16 @@ use crate::services;
 use crate::state::AppState;
 use crate::{audit, authz};
 
-/// The router of the control plane. Everything that is not a more specific route (there are
-/// none yet; the agent's websocket channels will be) is an AWS API call: the AWS CLI keeps the
-/// endpoint's path, so any path is accepted.
+/// The router of the control plane: the agents' ssmmessages channels (`mgs`), and everything
+/// else is an AWS API call (the AWS CLI keeps the endpoint's path, so any path is accepted).
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback(handle_api_request).with_state(state)
+    Router::new()
+        .route(
+            "/v1/control-channel/{instance_id}",
+            axum::routing::post(mgs::create_control_channel).get(mgs::open_control_channel),
+        )
+        .fallback(handle_api_request)
+        .with_state(state)
 }
 
 /// Where a request goes once routed.

@@ -31,7 +31,7 @@ const SCAN_BATCH: usize = 200;
 pub fn ping_status(instance: &ManagedInstance, now: OffsetDateTime, config: &ServerConfig) -> &'static str {
     let last_contact = instance.last_ping_at.unwrap_or(instance.registered_at);
     let silence = now - last_contact;
-    // A live control channel will also count as online once the command issue adds it.
+    // A control channel's opening records a ping too, so a connected agent is online.
     if instance.last_ping_at.is_some() && silence <= config.ping_timeout {
         "Online"
     } else if silence > config.inactive_after {
@@ -230,7 +230,15 @@ pub async fn deregister_managed_instance(
     input: DeregisterManagedInstanceRequest,
 ) -> Result<DeregisterManagedInstanceResult, SsmError> {
     match state.store.deregister_instance(ctx.account_id(), &ctx.region, &input.instance_id).await {
-        Ok(()) => Ok(DeregisterManagedInstanceResult::default()),
+        Ok(()) => {
+            // Locked out at once: its control channel closes and its unfinished invocations
+            // become undeliverable.
+            state.hub.disconnect(&input.instance_id);
+            if let Err(e) = state.engine.instance_gone(&input.instance_id).await {
+                tracing::warn!(error = %e, instance_id = %input.instance_id, "could not end the invocations of a deregistered instance");
+            }
+            Ok(DeregisterManagedInstanceResult::default())
+        }
         Err(StoreError::NotFound) => {
             Err(SsmError::InvalidInstanceId(format!("Instance ID {} is not valid.", input.instance_id)))
         }

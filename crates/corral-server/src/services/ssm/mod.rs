@@ -2,10 +2,12 @@
 //!
 //! One module per operation area: `settings` (service settings and the instance tier),
 //! `activations`, `instances` (managed instances and their tags), `documents` (SSM documents,
-//! their content and the AWS-owned ones) and `gateway` (the calls the agent makes:
+//! their content and the AWS-owned ones), `commands` (Run Command: SendCommand and its reads,
+//! status roll-up) and `gateway` (the calls the agent makes:
 //! registration, role credentials, key rotation, health pings).
 
 pub mod activations;
+pub mod commands;
 pub mod documents;
 pub mod gateway;
 pub mod instances;
@@ -118,6 +120,21 @@ pub enum SsmError {
     /// The caller may not do this (an instance acting for another instance, say).
     #[error("{0}")]
     AccessDenied(String),
+    /// A command ID that names no command of the account.
+    #[error("{0}")]
+    InvalidCommandId(String),
+    /// The same instance ID twice in one request.
+    #[error("{0}")]
+    DuplicateInstanceId(String),
+    /// No invocation of the command on that instance.
+    #[error("{0}")]
+    InvocationDoesNotExist(String),
+    /// A plugin (or step) name the invocation does not have.
+    #[error("{0}")]
+    InvalidPluginName(String),
+    /// A document whose platforms do not include the instance's.
+    #[error("{0}")]
+    UnsupportedPlatformType(String),
     /// A failure inside Corral; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -159,6 +176,11 @@ impl SsmError {
             SsmError::DocumentVersionLimitExceeded(_) => "DocumentVersionLimitExceeded",
             SsmError::InvalidParameters(_) => "InvalidParameters",
             SsmError::AccessDenied(_) => "AccessDeniedException",
+            SsmError::InvalidCommandId(_) => "InvalidCommandId",
+            SsmError::DuplicateInstanceId(_) => "DuplicateInstanceId",
+            SsmError::InvocationDoesNotExist(_) => "InvocationDoesNotExist",
+            SsmError::InvalidPluginName(_) => "InvalidPluginName",
+            SsmError::UnsupportedPlatformType(_) => "UnsupportedPlatformType",
             SsmError::Internal(detail) => {
                 tracing::error!(%detail, "internal error in an SSM operation");
                 return WireError::server("InternalServerError");
@@ -238,6 +260,11 @@ pub async fn dispatch(
         }
         Operation::DeleteDocument => serve!(op, body, state, ctx, documents::delete_document),
         Operation::ListDocumentVersions => serve!(op, body, state, ctx, documents::list_document_versions),
+        Operation::SendCommand => serve!(op, body, state, ctx, commands::send_command),
+        Operation::ListCommands => serve!(op, body, state, ctx, commands::list_commands),
+        Operation::ListCommandInvocations => serve!(op, body, state, ctx, commands::list_command_invocations),
+        Operation::GetCommandInvocation => serve!(op, body, state, ctx, commands::get_command_invocation),
+        Operation::CancelCommand => serve!(op, body, state, ctx, commands::cancel_command),
         Operation::UpdateInstanceInformation => serve!(op, body, state, ctx, gateway::update_instance_information),
         Operation::ListInstanceAssociations => serve!(op, body, state, ctx, gateway::list_instance_associations),
         Operation::RegisterManagedInstance

@@ -191,6 +191,38 @@ async fn select_version(
     Ok(version)
 }
 
+/// A document version ready to run: what `SendCommand` resolves its `DocumentName` and
+/// `DocumentVersion` to.
+pub struct Runnable {
+    /// The document's name (never an ARN).
+    pub name: String,
+    /// The version chosen.
+    pub version: DocumentVersion,
+    /// Its parsed content.
+    pub content: DocumentContent,
+}
+
+/// Resolves a Run Command document: `InvalidDocument` when the caller cannot see it or it is
+/// not a `Command` document, `InvalidDocumentVersion` for a version it does not have.
+pub async fn runnable(
+    state: &AppState,
+    ctx: &RequestContext,
+    name_or_arn: &str,
+    document_version: Option<&str>,
+) -> Result<Runnable, SsmError> {
+    let found = find(state, ctx, name_or_arn).await?.ok_or_else(not_found)?;
+    if found.document_type() != "Command" {
+        return Err(SsmError::InvalidDocument(format!(
+            "Document {} is a {} document; Run Command runs Command documents.",
+            found.name(),
+            found.document_type()
+        )));
+    }
+    let version = select_version(state, ctx, &found, document_version, None).await?;
+    let content = parsed(&version)?;
+    Ok(Runnable { name: found.name().to_string(), version, content })
+}
+
 // === content ===
 
 fn sha256_hex(content: &str) -> String {
