@@ -123,9 +123,8 @@ impl ClientMessage {
         if header_length < HEADER_LENGTH as usize {
             return Err(FrameError::Invalid("header length below 116"));
         }
-        let message_type = String::from_utf8_lossy(&buf[4..36])
-            .trim_matches(|c: char| c == '\0' || c.is_whitespace())
-            .to_string();
+        let message_type =
+            String::from_utf8_lossy(&buf[4..36]).trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string();
         if message_type.is_empty() {
             return Err(FrameError::Invalid("empty message type"));
         }

@@ -185,9 +185,10 @@ mod tests {
         assert_eq!(reply.document_status, "Success");
         let plugin = &reply.runtime_status.as_ref().expect("plugins")["aws:runShellScript"];
         assert_eq!(plugin.standard_output, "hi\n");
-        let status_only: SendReplyPayload =
-            serde_json::from_str(r#"{"additionalInfo":{"runtimeStatusCounts":null},"documentStatus":"InProgress","runtimeStatus":null}"#)
-                .expect("parses");
+        let status_only: SendReplyPayload = serde_json::from_str(
+            r#"{"additionalInfo":{"runtimeStatusCounts":null},"documentStatus":"InProgress","runtimeStatus":null}"#,
+        )
+        .expect("parses");
         assert!(status_only.runtime_status.is_none());
     }
 }

@@ -172,7 +172,8 @@ pub async fn checks_for(
         // tags, so tag conditions scope who may run what where.
         Op::Ssm(S::SendCommand) => {
             use crate::services::ssm::commands;
-            let mut checks = vec![document(state, ctx, action, field(input, "DocumentName").unwrap_or_default(), true).await?];
+            let mut checks =
+                vec![document(state, ctx, action, field(input, "DocumentName").unwrap_or_default(), true).await?];
             let (ids, targets) = commands::targets_from_json(input);
             match commands::resolve_targets(state, ctx, &ids, &targets).await {
                 Ok(instances) => {

@@ -63,8 +63,8 @@ impl MgsError {
 
     fn from_edge(e: EdgeError) -> Self {
         let wire = e.to_wire(corral_api::model::Protocol::Json);
-        let status = StatusCode::from_u16(if wire.status == 400 { 403 } else { wire.status })
-            .unwrap_or(StatusCode::FORBIDDEN);
+        let status =
+            StatusCode::from_u16(if wire.status == 400 { 403 } else { wire.status }).unwrap_or(StatusCode::FORBIDDEN);
         // The agent falls back to ec2messages only on this literal element name; every
         // authentication failure is an access problem to it.
         MgsError { status, code: "AccessDeniedException", message: format!("{}: {}", wire.code, wire.message) }
@@ -143,7 +143,8 @@ async fn authenticate_agent(
         received_at: now,
     };
     // Only the instance itself (its role session is named after it) may open its channel.
-    let own = matches!(&ctx.principal.kind, PrincipalKind::AssumedRole { session_name, .. } if session_name == instance_id);
+    let own =
+        matches!(&ctx.principal.kind, PrincipalKind::AssumedRole { session_name, .. } if session_name == instance_id);
     let instance = state.store.get_instance(instance_id).await.map_err(|e| {
         tracing::error!(error = %e, "reading an instance for ssmmessages");
         MgsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerException", "Internal error")
@@ -252,7 +253,9 @@ pub async fn create_control_channel(
             .await;
         return e.into_response();
     }
-    if let Err(e) = record(&state, Some(&caller.ctx), peer, &parts.headers, "CreateControlChannel", &instance_id, None).await {
+    if let Err(e) =
+        record(&state, Some(&caller.ctx), peer, &parts.headers, "CreateControlChannel", &instance_id, None).await
+    {
         return e.into_response();
     }
     let token = issue_token(&state, &instance_id, OffsetDateTime::now_utc());
@@ -292,7 +295,9 @@ pub async fn open_control_channel(
             return e.into_response();
         }
     };
-    if let Err(e) = record(&state, Some(&caller.ctx), peer, &parts.headers, "OpenControlChannel", &instance_id, None).await {
+    if let Err(e) =
+        record(&state, Some(&caller.ctx), peer, &parts.headers, "OpenControlChannel", &instance_id, None).await
+    {
         return e.into_response();
     }
     ws.read_buffer_size(READ_BUFFER)

@@ -134,7 +134,8 @@ impl CommandEngine {
         }
 
         // Cancelled by its caller, or too many errors: nothing more is sent.
-        let errors = invocations.iter().filter(|i| rollup::counts_as_error(&i.status, &i.status_details)).count() as u64;
+        let errors =
+            invocations.iter().filter(|i| rollup::counts_as_error(&i.status, &i.status_details)).count() as u64;
         let over_budget = errors > rollup::error_budget(&command.max_errors, target);
         if command.cancel_requested || over_budget {
             let (to_status, to_details) = if command.cancel_requested {
@@ -150,9 +151,10 @@ impl CommandEngine {
         // Dispatch under MaxConcurrency.
         if !command.cancel_requested && !over_budget {
             let limit = rollup::concurrency_limit(&command.max_concurrency, target);
-            let mut running =
-                invocations.iter().filter(|i| i.status == status::IN_PROGRESS || i.status == status::CANCELLING).count()
-                    as u64;
+            let mut running = invocations
+                .iter()
+                .filter(|i| i.status == status::IN_PROGRESS || i.status == status::CANCELLING)
+                .count() as u64;
             for inv in invocations.iter_mut().filter(|i| i.status == status::PENDING) {
                 if running >= limit {
                     break;
@@ -227,7 +229,9 @@ impl CommandEngine {
             if let Some(a) = update.acked_at {
                 inv.acked_at = a;
             }
-        } else if let Some(fresh) = self.store.get_invocation(&inv.account_id, &inv.region, &inv.command_id, &inv.instance_id).await? {
+        } else if let Some(fresh) =
+            self.store.get_invocation(&inv.account_id, &inv.region, &inv.command_id, &inv.instance_id).await?
+        {
             *inv = fresh;
         }
         Ok(applied)
@@ -279,7 +283,9 @@ impl CommandEngine {
                     trace_output: Some(format!("The agent refused the command: {} ({code})", ack.error_message)),
                     ..Default::default()
                 };
-                self.store.update_invocation(command_id, instance_id, &[status::IN_PROGRESS, status::PENDING], &update).await?;
+                self.store
+                    .update_invocation(command_id, instance_id, &[status::IN_PROGRESS, status::PENDING], &update)
+                    .await?;
                 self.wake();
             }
         }
@@ -378,8 +384,8 @@ impl CommandEngine {
             };
             if self.set(&mut inv, &[status::IN_PROGRESS], update).await? || inv.status == status::CANCELLING {
                 let job = runcommand::job_id(&command.command_id, &inv.instance_id);
-                let content = serde_json::to_string(&CancelCommandPayload { cancel_message_id: job.clone() })
-                    .unwrap_or_default();
+                let content =
+                    serde_json::to_string(&CancelCommandPayload { cancel_message_id: job.clone() }).unwrap_or_default();
                 // A cancel is a job of its own, with an id of its own (the agent remembers job ids).
                 let cancel_job = runcommand::job_id(&uuid::Uuid::new_v4().to_string(), &inv.instance_id);
                 let frame = job_frame(runcommand::TOPIC_CANCEL_COMMAND, &cancel_job, content);

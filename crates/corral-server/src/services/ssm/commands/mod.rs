@@ -11,10 +11,10 @@ pub mod rollup;
 use std::collections::BTreeMap;
 
 use corral_api::ssm::{
-    CancelCommandRequest, CancelCommandResult, CloudWatchOutputConfig, Command as WireCommand, CommandInvocation as WireInvocation,
-    CommandPlugin, GetCommandInvocationRequest, GetCommandInvocationResult, ListCommandInvocationsRequest,
-    ListCommandInvocationsResult, ListCommandsRequest, ListCommandsResult, NotificationConfig, SendCommandRequest,
-    SendCommandResult, Target,
+    CancelCommandRequest, CancelCommandResult, CloudWatchOutputConfig, Command as WireCommand,
+    CommandInvocation as WireInvocation, CommandPlugin, GetCommandInvocationRequest, GetCommandInvocationResult,
+    ListCommandInvocationsRequest, ListCommandInvocationsResult, ListCommandsRequest, ListCommandsResult,
+    NotificationConfig, SendCommandRequest, SendCommandResult, Target,
 };
 use corral_store::{Command, CommandFilter, CommandInvocation, ManagedInstance, StoreError};
 use corral_wire::runcommand::SendCommandPayload;
@@ -114,7 +114,11 @@ pub async fn resolve_targets(
             if !seen.insert(id.as_str()) {
                 return Err(SsmError::DuplicateInstanceId(format!("Instance Id {id} is duplicated in the request.")));
             }
-            let found = state.store.get_instance(id).await?.filter(|i| i.account_id == ctx.account_id() && i.region == ctx.region);
+            let found = state
+                .store
+                .get_instance(id)
+                .await?
+                .filter(|i| i.account_id == ctx.account_id() && i.region == ctx.region);
             match found {
                 Some(i) => out.push(i),
                 None => {
@@ -128,7 +132,8 @@ pub async fn resolve_targets(
         return Ok(out);
     }
     for t in targets {
-        let known = t.key == "InstanceIds" || t.key == "tag-key" || t.key.strip_prefix("tag:").is_some_and(|k| !k.is_empty());
+        let known =
+            t.key == "InstanceIds" || t.key == "tag-key" || t.key.strip_prefix("tag:").is_some_and(|k| !k.is_empty());
         if !known {
             return Err(SsmError::Validation(format!(
                 "Target key {} is not supported. Use InstanceIds, tag:<key> or tag-key.",
@@ -167,7 +172,9 @@ pub async fn send_command(
 ) -> Result<SendCommandResult, SsmError> {
     let runnable = documents::runnable(state, ctx, &input.document_name, input.document_version.as_deref()).await?;
     if let Some(hash) = &input.document_hash {
-        if input.document_hash_type.as_deref().unwrap_or("Sha256") == "Sha256" && !hash.eq_ignore_ascii_case(&runnable.version.hash) {
+        if input.document_hash_type.as_deref().unwrap_or("Sha256") == "Sha256"
+            && !hash.eq_ignore_ascii_case(&runnable.version.hash)
+        {
             return Err(SsmError::InvalidDocument(format!(
                 "The hash of document {} version {} does not match the DocumentHash given.",
                 runnable.name, runnable.version.version
@@ -179,14 +186,18 @@ pub async fn send_command(
         content::resolve_parameters(&runnable.content, &given).map_err(|e| SsmError::InvalidParameters(e.0))?;
     let execution_timeout = match resolved.get("executionTimeout") {
         Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| {
-            SsmError::InvalidParameters(format!("Parameter \"executionTimeout\" value \"{s}\" is not a number of seconds."))
+            SsmError::InvalidParameters(format!(
+                "Parameter \"executionTimeout\" value \"{s}\" is not a number of seconds."
+            ))
         })?,
         Some(Value::Number(n)) => n.as_i64().unwrap_or(DEFAULT_EXECUTION_TIMEOUT),
         _ => DEFAULT_EXECUTION_TIMEOUT,
     };
     let max_concurrency = input.max_concurrency.clone().unwrap_or_else(|| "50".to_string());
     let max_errors = input.max_errors.clone().unwrap_or_else(|| "0".to_string());
-    if rollup::Rate::parse(&max_concurrency).is_none_or(|r| r == rollup::Rate::Count(0) || r == rollup::Rate::Percent(0)) {
+    if rollup::Rate::parse(&max_concurrency)
+        .is_none_or(|r| r == rollup::Rate::Count(0) || r == rollup::Rate::Percent(0))
+    {
         return Err(SsmError::Validation(format!("MaxConcurrency {max_concurrency} is not valid.")));
     }
     if rollup::Rate::parse(&max_errors).is_none() {
@@ -223,7 +234,10 @@ pub async fn send_command(
         parameters: resolved.into_iter().collect(),
         output_s3_bucket_name: input.output_s3_bucket_name.clone().unwrap_or_default(),
         output_s3_key_prefix: input.output_s3_key_prefix.clone().unwrap_or_default(),
-        cloud_watch_log_group_name: cloud_watch.as_ref().and_then(|c| c.cloud_watch_log_group_name.clone()).unwrap_or_default(),
+        cloud_watch_log_group_name: cloud_watch
+            .as_ref()
+            .and_then(|c| c.cloud_watch_log_group_name.clone())
+            .unwrap_or_default(),
         cloud_watch_output_enabled: cloud_watch
             .as_ref()
             .and_then(|c| c.cloud_watch_output_enabled)
@@ -301,7 +315,9 @@ fn targets_json(targets: &[Target]) -> Value {
 }
 
 fn targets_from_stored(json: &str) -> Vec<Target> {
-    let (_, specs) = targets_from_json(&serde_json::json!({ "Targets": serde_json::from_str::<Value>(json).unwrap_or(Value::Null) }));
+    let (_, specs) = targets_from_json(
+        &serde_json::json!({ "Targets": serde_json::from_str::<Value>(json).unwrap_or(Value::Null) }),
+    );
     specs.into_iter().map(|t| Target { key: Some(t.key), values: Some(t.values) }).collect()
 }
 
@@ -366,17 +382,42 @@ struct Filters {
 }
 
 const COMMAND_STATUS_FILTERS: &[&str] = &[
-    "Pending", "InProgress", "Success", "Cancelled", "Failed", "TimedOut", "AccessDenied", "DeliveryTimedOut",
-    "ExecutionTimedOut", "Incomplete", "NoInstancesInTag", "LimitExceeded", "Cancelling",
+    "Pending",
+    "InProgress",
+    "Success",
+    "Cancelled",
+    "Failed",
+    "TimedOut",
+    "AccessDenied",
+    "DeliveryTimedOut",
+    "ExecutionTimedOut",
+    "Incomplete",
+    "NoInstancesInTag",
+    "LimitExceeded",
+    "Cancelling",
 ];
 const INVOCATION_STATUS_FILTERS: &[&str] = &[
-    "Pending", "InProgress", "Delayed", "Success", "Cancelled", "Failed", "TimedOut", "AccessDenied",
-    "DeliveryTimedOut", "ExecutionTimedOut", "Undeliverable", "InvalidPlatform", "Terminated", "Cancelling",
+    "Pending",
+    "InProgress",
+    "Delayed",
+    "Success",
+    "Cancelled",
+    "Failed",
+    "TimedOut",
+    "AccessDenied",
+    "DeliveryTimedOut",
+    "ExecutionTimedOut",
+    "Undeliverable",
+    "InvalidPlatform",
+    "Terminated",
+    "Cancelling",
 ];
 
 fn parse_time_filter(key: &str, value: &str) -> Result<OffsetDateTime, SsmError> {
     Timestamp::parse_iso8601(value).map(|t| t.0).ok_or_else(|| {
-        SsmError::Validation(format!("The value {value} of filter {key} is not an ISO 8601 timestamp such as 2024-07-07T00:00:00Z."))
+        SsmError::Validation(format!(
+            "The value {value} of filter {key} is not an ISO 8601 timestamp such as 2024-07-07T00:00:00Z."
+        ))
     })
 }
 
@@ -503,12 +544,15 @@ pub async fn list_commands(
     let mut page = Vec::new();
     let mut more = false;
     'scan: loop {
-        let batch = state.store.list_commands(ctx.account_id(), &ctx.region, &filters.store, after.clone(), size).await?;
+        let batch =
+            state.store.list_commands(ctx.account_id(), &ctx.region, &filters.store, after.clone(), size).await?;
         let exhausted = batch.len() < size;
         let states = roll_up_commands(state, ctx, &batch).await?;
         for (c, s) in batch.iter().zip(states) {
             let stage_ok = match filters.stage.as_deref() {
-                Some("Executing") => !matches!(s.status, status::SUCCESS | status::FAILED | status::TIMED_OUT | status::CANCELLED),
+                Some("Executing") => {
+                    !matches!(s.status, status::SUCCESS | status::FAILED | status::TIMED_OUT | status::CANCELLED)
+                }
                 Some(_) => matches!(s.status, status::SUCCESS | status::FAILED | status::TIMED_OUT | status::CANCELLED),
                 None => true,
             };
@@ -635,7 +679,12 @@ pub async fn list_command_invocations(
                 }
             }
             if let Some(c) = commands.get(&inv.command_id) {
-                page.push((inv.requested_at, inv.command_id.clone(), inv.instance_id.clone(), wire_invocation(c, inv, details)));
+                page.push((
+                    inv.requested_at,
+                    inv.command_id.clone(),
+                    inv.instance_id.clone(),
+                    wire_invocation(c, inv, details),
+                ));
             }
         }
         match batch.last() {
@@ -748,7 +797,10 @@ pub async fn cancel_command(
             return Err(SsmError::DuplicateInstanceId(format!("Instance Id {id} is duplicated in the request.")));
         }
         if state.store.get_invocation(ctx.account_id(), &ctx.region, &command.command_id, id).await?.is_none() {
-            return Err(SsmError::InvalidInstanceId(format!("Instance {id} is not a target of command {}.", command.command_id)));
+            return Err(SsmError::InvalidInstanceId(format!(
+                "Instance {id} is not a target of command {}.",
+                command.command_id
+            )));
         }
     }
     if ids.is_empty() {

@@ -209,7 +209,11 @@ mod tests {
         assert_eq!(error_budget("0%", 10), 0);
     }
 
-    fn roll(rows: &[(&'static str, &'static str, u64)], max_errors: &str, cancel: bool) -> (&'static str, &'static str) {
+    fn roll(
+        rows: &[(&'static str, &'static str, u64)],
+        max_errors: &str,
+        cancel: bool,
+    ) -> (&'static str, &'static str) {
         let s = roll_up(rows.iter().copied(), max_errors, cancel);
         (s.status, s.status_details)
     }
@@ -219,27 +223,48 @@ mod tests {
         use details as d;
         use status as s;
         assert_eq!(roll(&[(s::PENDING, d::PENDING, 3)], "0", false), (s::PENDING, d::PENDING));
-        assert_eq!(roll(&[(s::PENDING, d::PENDING, 2), (s::SUCCESS, d::SUCCESS, 1)], "0", false), (s::IN_PROGRESS, d::IN_PROGRESS));
+        assert_eq!(
+            roll(&[(s::PENDING, d::PENDING, 2), (s::SUCCESS, d::SUCCESS, 1)], "0", false),
+            (s::IN_PROGRESS, d::IN_PROGRESS)
+        );
         assert_eq!(roll(&[(s::SUCCESS, d::SUCCESS, 3)], "0", false), (s::SUCCESS, d::SUCCESS));
         assert_eq!(roll(&[(s::SUCCESS, d::SUCCESS, 2), (s::FAILED, d::FAILED, 1)], "0", false), (s::FAILED, d::FAILED));
-        assert_eq!(roll(&[(s::SUCCESS, d::SUCCESS, 2), (s::FAILED, d::FAILED, 1)], "1", false), (s::FAILED, d::INCOMPLETE));
+        assert_eq!(
+            roll(&[(s::SUCCESS, d::SUCCESS, 2), (s::FAILED, d::FAILED, 1)], "1", false),
+            (s::FAILED, d::INCOMPLETE)
+        );
         assert_eq!(
             roll(&[(s::SUCCESS, d::SUCCESS, 2), (s::TIMED_OUT, d::DELIVERY_TIMED_OUT, 1)], "0", false),
             (s::TIMED_OUT, d::DELIVERY_TIMED_OUT)
         );
-        assert_eq!(roll(&[(s::TIMED_OUT, d::EXECUTION_TIMED_OUT, 1)], "0", false), (s::TIMED_OUT, d::EXECUTION_TIMED_OUT));
+        assert_eq!(
+            roll(&[(s::TIMED_OUT, d::EXECUTION_TIMED_OUT, 1)], "0", false),
+            (s::TIMED_OUT, d::EXECUTION_TIMED_OUT)
+        );
         assert_eq!(roll(&[(s::IN_PROGRESS, d::IN_PROGRESS, 1)], "0", true), (s::CANCELLING, d::CANCELLING));
-        assert_eq!(roll(&[(s::CANCELLED, d::CANCELLED, 1), (s::SUCCESS, d::SUCCESS, 1)], "0", true), (s::CANCELLED, d::CANCELLED));
+        assert_eq!(
+            roll(&[(s::CANCELLED, d::CANCELLED, 1), (s::SUCCESS, d::SUCCESS, 1)], "0", true),
+            (s::CANCELLED, d::CANCELLED)
+        );
         assert_eq!(
             roll(&[(s::FAILED, d::FAILED, 2), (s::CANCELLED, d::TERMINATED, 3)], "1", false),
             (s::FAILED, d::FAILED)
         );
         assert_eq!(roll(&[], "0", false), (s::SUCCESS, d::NO_INSTANCES_IN_TAG));
         let counts = roll_up(
-            [(s::FAILED, d::FAILED, 1), (s::TIMED_OUT, d::EXECUTION_TIMED_OUT, 1), (s::TIMED_OUT, d::DELIVERY_TIMED_OUT, 2), (s::FAILED, d::UNDELIVERABLE, 1), (s::PENDING, d::PENDING, 1)],
+            [
+                (s::FAILED, d::FAILED, 1),
+                (s::TIMED_OUT, d::EXECUTION_TIMED_OUT, 1),
+                (s::TIMED_OUT, d::DELIVERY_TIMED_OUT, 2),
+                (s::FAILED, d::UNDELIVERABLE, 1),
+                (s::PENDING, d::PENDING, 1),
+            ],
             "0",
             false,
         );
-        assert_eq!((counts.target_count, counts.completed_count, counts.error_count, counts.delivery_timed_out_count), (6, 5, 2, 2));
+        assert_eq!(
+            (counts.target_count, counts.completed_count, counts.error_count, counts.delivery_timed_out_count),
+            (6, 5, 2, 2)
+        );
     }
 }
