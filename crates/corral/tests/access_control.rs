@@ -107,6 +107,93 @@ async fn tag_conditions_scope_actions_to_tagged_instances() {
     assert_eq!(left.instance_information_list().len(), 1);
 }
 
+/// A SendCommand of `echo` to the given instances, as `ssm` (returns the AWS error code, if any).
+async fn send_echo(ssm: &aws_sdk_ssm::Client, targets: &[&str], tag: Option<(&str, &str)>) -> Option<String> {
+    let mut req =
+        ssm.send_command().document_name("AWS-RunShellScript").parameters("commands", vec!["echo hi".to_string()]);
+    for t in targets {
+        req = req.instance_ids(*t);
+    }
+    if let Some((k, v)) = tag {
+        req = req.targets(aws_sdk_ssm::types::Target::builder().key(format!("tag:{k}")).values(v).build());
+    }
+    req.send().await.err().map(|e| e.code().unwrap_or("?").to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_user_can_list_commands_but_not_send_one() {
+    let (_dir, server) = TestServer::start_fresh();
+    server.create_instance_role("SSMServiceRole").await;
+    let (id, code) = server.create_activation("SSMServiceRole", 1, None, &[]).await;
+    let inst = register_and_get_token(&server, &id, &code, &MachineIdentity::generate()).await;
+    let alice = user(&server, "alice", &[READ_ONLY], None).await;
+    let ssm = ssm_as(&server, &alice);
+    ssm.list_commands().send().await.expect("ListCommands allowed");
+    ssm.list_command_invocations().send().await.expect("ListCommandInvocations allowed");
+    let err = ssm
+        .send_command()
+        .document_name("AWS-RunShellScript")
+        .instance_ids(&inst.instance_id)
+        .parameters("commands", vec!["id".to_string()])
+        .send()
+        .await
+        .expect_err("denied");
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    let expected = format!(
+        "User: arn:aws:iam::{acct}:user/alice is not authorized to perform: ssm:SendCommand on resource: \
+         arn:aws:ssm:us-east-1::document/AWS-RunShellScript because no identity-based policy allows the ssm:SendCommand action",
+        acct = server.account_id
+    );
+    assert_eq!(err.message(), Some(expected.as_str()));
+    // Nothing was sent.
+    assert!(server.ssm().list_commands().send().await.expect("list").commands().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_conditions_scope_send_command_to_every_target() {
+    let (_dir, server) = TestServer::start_fresh();
+    server.create_instance_role("SSMServiceRole").await;
+    let (lab_id, lab_code) = server.create_activation("SSMServiceRole", 1, None, &[("env", "lab")]).await;
+    let (prod_id, prod_code) = server.create_activation("SSMServiceRole", 1, None, &[("env", "prod")]).await;
+    let machine = MachineIdentity::generate();
+    let lab = register_and_get_token(&server, &lab_id, &lab_code, &machine).await;
+    let prod = register_and_get_token(&server, &prod_id, &prod_code, &machine).await;
+    // SendCommand needs the document and each instance: the document on any resource, the
+    // instances only where env=lab.
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"ssm:SendCommand","Resource":"arn:aws:ssm:*::document/AWS-RunShellScript"},
+        {"Effect":"Allow","Action":"ssm:SendCommand","Resource":"arn:aws:ssm:*:*:managed-instance/*",
+         "Condition":{"StringEquals":{"ssm:resourceTag/env":"lab"}}},
+        {"Effect":"Allow","Action":["ssm:List*","ssm:Get*"],"Resource":"*"}]}"#;
+    let ops = user(&server, "ops", &[], Some(policy)).await;
+    let ssm = ssm_as(&server, &ops);
+    assert_eq!(send_echo(&ssm, &[&lab.instance_id], None).await, None, "lab by ID allowed");
+    assert_eq!(send_echo(&ssm, &[], Some(("env", "lab"))).await, None, "lab by tag allowed");
+    assert_eq!(send_echo(&ssm, &[&prod.instance_id], None).await.as_deref(), Some("AccessDeniedException"));
+    // One forbidden instance among allowed ones refuses the whole command.
+    assert_eq!(
+        send_echo(&ssm, &[&lab.instance_id, &prod.instance_id], None).await.as_deref(),
+        Some("AccessDeniedException")
+    );
+    assert_eq!(send_echo(&ssm, &[], Some(("env", "prod"))).await.as_deref(), Some("AccessDeniedException"));
+    // Only the two allowed sends exist.
+    assert_eq!(server.ssm().list_commands().send().await.expect("list").commands().len(), 2);
+    // A document the policy does not name is refused even for a lab instance.
+    let other = r#"{"schemaVersion":"2.2","description":"x","mainSteps":[{"action":"aws:runShellScript","name":"s","inputs":{"runCommand":["true"]}}]}"#;
+    server
+        .ssm()
+        .create_document()
+        .name("Mine")
+        .content(other)
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .send()
+        .await
+        .expect("create");
+    let err = ssm.send_command().document_name("Mine").instance_ids(&lab.instance_id).send().await.expect_err("doc");
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    assert!(err.message().unwrap_or_default().contains("document/Mine"), "{err:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_is_refused_once_its_role_loses_core_permissions() {
     let (_dir, server) = TestServer::start_fresh();
