@@ -28,6 +28,13 @@ pub const SERVICES: &[ServiceSpec] = &[
         operations: &["LookupEvents"],
         policy_document_shapes: &[],
     },
+    // Not in botocore: the whole model is xtask/models/ec2messages.model.json.
+    ServiceSpec {
+        name: "ec2messages",
+        api_version: "2016-11-14",
+        operations: &["AcknowledgeMessage", "DeleteMessage", "FailMessage", "GetEndpoint", "GetMessages", "SendReply"],
+        policy_document_shapes: &[],
+    },
     ServiceSpec {
         name: "iam",
         api_version: "2010-05-08",

@@ -83,6 +83,17 @@ pub fn load_model(botocore_dir: &Path, service: &str, api_version: &str) -> Resu
     serde_json::from_str(&text).with_context(|| format!("parsing the model in {}", dir.display()))
 }
 
+/// Reads `xtask/models/<service>.model.json`, if there is one: a whole model (botocore's format)
+/// for a service botocore does not describe at all (the agent's ec2messages).
+pub fn load_local_model(workspace: &Path, service: &str) -> Result<Option<Json>> {
+    let path = workspace.join("xtask").join("models").join(format!("{service}.model.json"));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?))
+}
+
 /// Reads `xtask/models/<service>.supplement.json`, if there is one: operations and shapes that
 /// botocore's public model lacks (the SSM agent's private calls), written in botocore's format.
 pub fn load_supplement(workspace: &Path, service: &str) -> Result<Option<Json>> {

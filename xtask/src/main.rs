@@ -57,7 +57,10 @@ fn codegen(check: bool) -> Result<()> {
     let mut specs: Vec<&allowlist::ServiceSpec> = allowlist::SERVICES.iter().collect();
     specs.sort_by_key(|s| s.name);
     for spec in specs {
-        let mut raw = botocore::load_model(&botocore_dir, spec.name, spec.api_version)?;
+        let mut raw = match botocore::load_local_model(&root, spec.name)? {
+            Some(local) => local,
+            None => botocore::load_model(&botocore_dir, spec.name, spec.api_version)?,
+        };
         if let Some(supplement) = botocore::load_supplement(&root, spec.name)? {
             raw = botocore::merge_supplement(raw, &supplement)
                 .with_context(|| format!("merging xtask/models/{}.supplement.json", spec.name))?;

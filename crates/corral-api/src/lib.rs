@@ -20,4 +20,4 @@ pub mod query_codec;
 pub mod validate;
 
 pub use error::{InputError, ValidationErrors, Violation, ViolationValue};
-pub use generated::{cloudtrail, iam, ssm, sts};
+pub use generated::{cloudtrail, ec2messages, iam, ssm, sts};

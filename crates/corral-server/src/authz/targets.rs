@@ -26,6 +26,8 @@ pub enum Op {
     Iam(corral_api::iam::Operation),
     /// CloudTrail.
     CloudTrail(corral_api::cloudtrail::Operation),
+    /// ec2messages (the agent's long poll).
+    Ec2Messages(corral_api::ec2messages::Operation),
 }
 
 impl Op {
@@ -35,6 +37,7 @@ impl Op {
             Op::Sts(op) => op.iam_action(),
             Op::Iam(op) => op.iam_action(),
             Op::CloudTrail(op) => op.iam_action(),
+            Op::Ec2Messages(op) => op.iam_action(),
         }
     }
 }
@@ -299,5 +302,7 @@ pub async fn checks_for(
             vec![check]
         }
         Op::CloudTrail(_) => all(),
+        // The agent's long poll: the handlers check that the caller is the instance addressed.
+        Op::Ec2Messages(_) => all(),
     })
 }

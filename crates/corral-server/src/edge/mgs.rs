@@ -334,7 +334,8 @@ async fn serve_channel(state: AppState, instance_id: String, mut socket: WebSock
     loop {
         tokio::select! {
             outbound = registration.rx.recv() => match outbound {
-                Some(Outbound::Frame(frame)) => {
+                Some(Outbound::Job(job)) => {
+                    let frame = crate::engine::commands::job_frame(&job);
                     if socket.send(Message::Binary(frame.into())).await.is_err() {
                         break;
                     }

@@ -46,6 +46,7 @@ enum Route {
     Sts(corral_api::sts::Operation, QueryRequest),
     Iam(corral_api::iam::Operation, QueryRequest),
     CloudTrail(corral_api::cloudtrail::Operation),
+    Ec2Messages(corral_api::ec2messages::Operation),
 }
 
 /// How a routed request proves who sent it.
@@ -66,6 +67,7 @@ impl Route {
             Route::Sts(..) => &corral_api::sts::SERVICE,
             Route::Iam(..) => &corral_api::iam::SERVICE,
             Route::CloudTrail(_) => &corral_api::cloudtrail::SERVICE,
+            Route::Ec2Messages(_) => &corral_api::ec2messages::SERVICE,
         }
     }
 
@@ -75,6 +77,7 @@ impl Route {
             Route::Sts(op, _) => op.name(),
             Route::Iam(op, _) => op.name(),
             Route::CloudTrail(op) => op.name(),
+            Route::Ec2Messages(op) => op.name(),
         }
     }
 
@@ -84,19 +87,21 @@ impl Route {
             Route::Sts(op, _) => op.read_only(),
             Route::Iam(op, _) => op.read_only(),
             Route::CloudTrail(op) => op.read_only(),
+            Route::Ec2Messages(op) => op.read_only(),
         }
     }
 
     fn auth_mode(&self) -> AuthMode {
         match self {
             Route::Ssm(op) => services::ssm::auth_mode(*op),
-            Route::Sts(..) | Route::Iam(..) | Route::CloudTrail(_) => AuthMode::SigV4,
+            Route::Sts(..) | Route::Iam(..) | Route::CloudTrail(_) | Route::Ec2Messages(_) => AuthMode::SigV4,
         }
     }
 }
 
 /// The JSON services Corral routes by `X-Amz-Target` prefix.
-const JSON_SERVICES: &[&ServiceMeta] = &[&corral_api::ssm::SERVICE, &corral_api::cloudtrail::SERVICE];
+const JSON_SERVICES: &[&ServiceMeta] =
+    &[&corral_api::ssm::SERVICE, &corral_api::cloudtrail::SERVICE, &corral_api::ec2messages::SERVICE];
 /// The Query services Corral routes by credential scope and `Version`.
 const QUERY_SERVICES: &[&ServiceMeta] = &[&corral_api::sts::SERVICE, &corral_api::iam::SERVICE];
 
@@ -200,7 +205,7 @@ impl Call<'_> {
         match route {
             Route::Sts(op, q) => corral_api::query_codec::params_to_json(op.input_shape(), &q.params).ok(),
             Route::Iam(op, q) => corral_api::query_codec::params_to_json(op.input_shape(), &q.params).ok(),
-            Route::Ssm(_) | Route::CloudTrail(_) => {
+            Route::Ssm(_) | Route::CloudTrail(_) | Route::Ec2Messages(_) => {
                 if self.body.iter().all(u8::is_ascii_whitespace) {
                     Some(serde_json::Value::Object(Default::default()))
                 } else {
@@ -408,6 +413,9 @@ impl Call<'_> {
             Route::CloudTrail(op) => services::cloudtrail::dispatch(self.state, ctx, *op, self.body)
                 .await
                 .map(|b| (b, serde_json::Value::Null)),
+            Route::Ec2Messages(op) => services::ec2messages::dispatch(self.state, ctx, *op, self.body)
+                .await
+                .map(|b| (b, serde_json::Value::Null)),
             Route::Sts(op, q) => {
                 services::sts::dispatch(self.state, ctx, *op, &q.params).await.map(|o| query_response(op.name(), o))
             }
@@ -425,6 +433,7 @@ fn route_ref(route: &Route) -> authz::targets::Op {
         Route::Sts(op, _) => authz::targets::Op::Sts(*op),
         Route::Iam(op, _) => authz::targets::Op::Iam(*op),
         Route::CloudTrail(op) => authz::targets::Op::CloudTrail(*op),
+        Route::Ec2Messages(op) => authz::targets::Op::Ec2Messages(*op),
     }
 }
 
@@ -528,6 +537,11 @@ fn route(headers: &http::HeaderMap, body: &[u8]) -> Result<Route, EdgeError> {
         if service.name == corral_api::cloudtrail::SERVICE.name {
             if let Some(op) = corral_api::cloudtrail::Operation::from_name(op_name) {
                 return Ok(Route::CloudTrail(op));
+            }
+        }
+        if service.name == corral_api::ec2messages::SERVICE.name {
+            if let Some(op) = corral_api::ec2messages::Operation::from_name(op_name) {
+                return Ok(Route::Ec2Messages(op));
             }
         }
         return Err(unknown_operation(service, op_name));

@@ -18,7 +18,7 @@ use corral_wire::runcommand::{self, CancelCommandPayload, PluginRuntimeStatus, S
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use super::hub::ControlHub;
+use super::hub::{ControlHub, Job};
 use crate::services::ssm::commands::rollup::{self, details, status};
 
 /// The longest the scheduler sleeps between sweeps.
@@ -192,12 +192,13 @@ impl CommandEngine {
         if !self.set(inv, &[status::PENDING], update).await? {
             return Ok(false);
         }
-        let frame = job_frame(
-            runcommand::TOPIC_SEND_COMMAND,
-            &runcommand::job_id(&command.command_id, &inv.instance_id),
-            command.payload_json.clone(),
-        );
-        if self.hub.send(&inv.instance_id, frame) {
+        let job = Job {
+            topic: runcommand::TOPIC_SEND_COMMAND.to_string(),
+            job_id: runcommand::job_id(&command.command_id, &inv.instance_id),
+            content: command.payload_json.clone(),
+            created: now,
+        };
+        if self.hub.send(&inv.instance_id, job) {
             tracing::debug!(command_id = %command.command_id, instance_id = %inv.instance_id, "job delivered");
             return Ok(true);
         }
@@ -388,8 +389,13 @@ impl CommandEngine {
                     serde_json::to_string(&CancelCommandPayload { cancel_message_id: job.clone() }).unwrap_or_default();
                 // A cancel is a job of its own, with an id of its own (the agent remembers job ids).
                 let cancel_job = runcommand::job_id(&uuid::Uuid::new_v4().to_string(), &inv.instance_id);
-                let frame = job_frame(runcommand::TOPIC_CANCEL_COMMAND, &cancel_job, content);
-                self.hub.send(&inv.instance_id, frame);
+                let job = Job {
+                    topic: runcommand::TOPIC_CANCEL_COMMAND.to_string(),
+                    job_id: cancel_job,
+                    content,
+                    created: now,
+                };
+                self.hub.send(&inv.instance_id, job);
             }
         }
         self.wake();
@@ -413,11 +419,18 @@ impl CommandEngine {
     }
 }
 
-/// An `agent_job` frame.
-pub fn job_frame(topic: &str, job_id: &str, content: String) -> Vec<u8> {
-    let job = AgentJob { content, job_id: job_id.to_string(), topic: topic.to_string(), schema_version: 1 };
-    let payload = serde_json::to_vec(&job).unwrap_or_default();
-    ClientMessage::new(message_type::AGENT_JOB, payload).encode()
+/// A job as an `agent_job` frame.
+pub fn job_frame(job: &Job) -> Vec<u8> {
+    let payload = AgentJob {
+        content: job.content.clone(),
+        job_id: job.job_id.clone(),
+        topic: job.topic.clone(),
+        schema_version: 1,
+    };
+    let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+    let mut frame = ClientMessage::new(message_type::AGENT_JOB, bytes);
+    frame.created_date = (job.created.unix_timestamp_nanos() / 1_000_000).max(1) as u64;
+    frame.encode()
 }
 
 /// The invocation status a final `documentStatus` means.

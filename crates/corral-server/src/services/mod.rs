@@ -4,6 +4,7 @@
 //! plain `async fn(&AppState, &RequestContext, Input) -> Result<Output, ServiceError>`.
 
 pub mod cloudtrail;
+pub mod ec2messages;
 pub mod iam;
 pub mod pagination;
 pub mod ssm;
