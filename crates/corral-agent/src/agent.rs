@@ -1,10 +1,14 @@
 //! `corral-agent run`: the long-running loop that keeps role credentials fresh and pings.
 //!
-//! One task on a current-thread runtime does everything: each turn performs whatever is due
-//! (credential refresh, health ping, association poll) and sleeps until the next deadline. Every
-//! failure only moves a deadline (exponential back-off with jitter), so the loop can neither spin
-//! nor die: a control plane that restarts, a network that drops, a registration that vanishes all
-//! end in a later retry, never in an exit that systemd would turn into a restart loop.
+//! One task on a current-thread runtime does the credential work: each turn performs whatever is
+//! due (credential refresh, health ping, association poll) and sleeps until the next deadline.
+//! Every failure only moves a deadline (exponential back-off with jitter), so the loop can
+//! neither spin nor die: a control plane that restarts, a network that drops, a registration that
+//! vanishes all end in a later retry, never in an exit that systemd would turn into a restart loop.
+//!
+//! A second task on the same runtime keeps the ssmmessages control channel open for Run Command
+//! ([`crate::control_channel`]). After every turn this loop publishes the registration and the
+//! current role credentials to it ([`ChannelTarget`]); nothing else is shared.
 //!
 //! The registration files are re-read every turn (a few small reads at most once a minute), so a
 //! `corral-agent register --force` takes effect without restarting the service.
@@ -13,14 +17,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::api::{Ignored, ListInstanceAssociationsRequest, UpdateInstanceInformationRequest};
 use crate::backoff::{self, Backoff};
 use crate::client::{Auth, CallError};
+use crate::control_channel::{self, ChannelOptions, ChannelTarget};
 use crate::credentials::{self, Identity, LoadError, RoleCredentials};
 use crate::platform::{self, PlatformInfo};
-use crate::state::{StateDir, Status, PRIVATE_KEY_FILE};
+use crate::state::{StateDir, Status, CA_BUNDLE_FILE, PRIVATE_KEY_FILE};
 
 /// The health ping interval when none is configured (the SSM agent's default).
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(300);
@@ -46,11 +52,17 @@ pub struct RunOptions {
     pub ping_interval: Duration,
     /// Time between association polls.
     pub association_interval: Duration,
+    /// The control channel's options (Run Command).
+    pub channel: ChannelOptions,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { ping_interval: DEFAULT_PING_INTERVAL, association_interval: ASSOCIATION_INTERVAL }
+        RunOptions {
+            ping_interval: DEFAULT_PING_INTERVAL,
+            association_interval: ASSOCIATION_INTERVAL,
+            channel: ChannelOptions::default(),
+        }
     }
 }
 
@@ -62,7 +74,9 @@ pub async fn run(dir: StateDir, options: RunOptions, shutdown: impl Future<Outpu
         ping_interval_secs = options.ping_interval.as_secs(),
         "corral-agent starting"
     );
-    let mut agent = Agent::new(dir, options);
+    let (targets, watching) = watch::channel(None);
+    let channel = tokio::spawn(control_channel::run(dir.clone(), watching, options.channel.clone()));
+    let mut agent = Agent::new(dir, options, targets);
     tokio::pin!(shutdown);
     loop {
         // A turn may wait up to a minute on the network; shutdown must not wait for it. Dropping
@@ -71,12 +85,16 @@ pub async fn run(dir: StateDir, options: RunOptions, shutdown: impl Future<Outpu
             wake = agent.turn() => wake,
             () = &mut shutdown => break,
         };
+        agent.publish_target();
         tokio::select! {
             () = tokio::time::sleep_until(wake) => {}
             () = &mut shutdown => break,
         }
     }
     tracing::info!("corral-agent stopping");
+    // Running commands die with the agent (their process groups are killed when the runtime
+    // drops them); the next start reports them as failed rather than running them again.
+    channel.abort();
 }
 
 struct Agent {
@@ -102,10 +120,12 @@ struct Agent {
     load_problem: Option<String>,
     /// Whether the association call has already logged a failure (logged once, then at debug).
     association_failure_logged: bool,
+    /// Where the control channel task learns the registration and credentials.
+    targets: watch::Sender<Option<ChannelTarget>>,
 }
 
 impl Agent {
-    fn new(dir: StateDir, options: RunOptions) -> Self {
+    fn new(dir: StateDir, options: RunOptions, targets: watch::Sender<Option<ChannelTarget>>) -> Self {
         let now = Instant::now();
         Agent {
             platform: platform::detect(),
@@ -123,7 +143,33 @@ impl Agent {
             status: Status::default(),
             load_problem: None,
             association_failure_logged: false,
+            targets,
         }
+    }
+
+    /// Tells the control channel where to connect and with which credentials: nothing while
+    /// the machine is unregistered or deregistered.
+    fn publish_target(&self) {
+        let target = match (&self.identity, self.deregistered) {
+            (Some(identity), false) => {
+                let ca = self.dir.file(CA_BUNDLE_FILE);
+                Some(ChannelTarget {
+                    instance_id: identity.registration.instance_id.clone(),
+                    region: identity.registration.region.clone(),
+                    endpoint: identity.registration.endpoint.clone(),
+                    ca_bundle: ca.exists().then_some(ca),
+                    credentials: self.credentials.as_ref().map(|c| c.credentials.clone()),
+                })
+            }
+            _ => None,
+        };
+        self.targets.send_if_modified(|current| {
+            if *current == target {
+                return false;
+            }
+            *current = target;
+            true
+        });
     }
 
     /// Does what is due and returns when to wake up next.

@@ -7,6 +7,7 @@
 //! react to the code (deregistration, expired credentials) rather than to text.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use corral_wire::sigv4::{self, Credentials};
@@ -23,6 +24,9 @@ const SERVICE: &str = "ssm";
 
 /// Whole-call timeout, as the SSM agent's SDK client uses.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Timeout of the ssmmessages REST calls (the SSM agent's).
+const REST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Connection timeout: a control plane that is down should fail fast and be retried with back-off.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -84,6 +88,8 @@ pub enum Auth<'a> {
 pub struct SsmClient {
     http: reqwest::Client,
     url: String,
+    /// `scheme://host[:port]`, for calls to other paths (ssmmessages).
+    origin: String,
     host: String,
     region: String,
 }
@@ -130,6 +136,37 @@ pub fn host_header(url: &reqwest::Url) -> Option<String> {
     })
 }
 
+/// The TLS client configuration the agent's websocket uses, trusting what [`SsmClient`] trusts:
+/// only `ca_bundle`'s roots when given, else the platform's (the verifier reqwest uses too).
+pub fn tls_config(ca_bundle: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?;
+    let config = match ca_bundle {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read CA bundle {}: {e}", path.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| format!("CA bundle {} is not PEM: {e}", path.display()))?;
+                roots.add(cert).map_err(|e| format!("CA bundle {} holds a bad certificate: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("CA bundle {} holds no certificate", path.display()));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => builder
+            .with_platform_verifier()
+            .map_err(|e| format!("cannot load the platform's trusted roots: {e}"))?
+            .with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
 /// Loads a PEM bundle of trusted roots; at least one certificate is required.
 pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("cannot read CA bundle {}: {e}", path.display()))?;
@@ -164,7 +201,8 @@ impl SsmClient {
         }
         let http = builder.build().map_err(|e| format!("cannot build the HTTPS client: {e}"))?;
         let url = format!("{}/", endpoint.trim_end_matches('/'));
-        Ok(SsmClient { http, url, host, region: region.to_string() })
+        let origin = format!("{}://{host}", parsed.scheme());
+        Ok(SsmClient { http, url, origin, host, region: region.to_string() })
     }
 
     /// The host calls go to (`host[:port]`), e.g. to find the local address used to reach it.
@@ -214,6 +252,48 @@ impl SsmClient {
         } else {
             Err(parse_error(status, error_type.as_deref(), &bytes))
         }
+    }
+
+    /// POSTs `body` (JSON) to `path` on the endpoint's host, SigV4-signed with `creds` for
+    /// `service` (signed headers `content-type;host;x-amz-date;x-amz-security-token`, as the SSM
+    /// agent signs its ssmmessages calls). Returns the status and body whatever the status.
+    pub async fn post_json_signed(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        creds: &Credentials,
+        service: &str,
+    ) -> Result<(u16, Vec<u8>), CallError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(HOST, HeaderValue::from_str(&self.host).map_err(|e| CallError::Signing(e.to_string()))?);
+        sigv4::sign_request(
+            "POST",
+            path,
+            "",
+            &mut headers,
+            &body,
+            creds,
+            &self.region,
+            service,
+            OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| CallError::Signing(e.to_string()))?;
+        let response = self
+            .http
+            .post(format!("{}{path}", self.origin))
+            .headers(headers)
+            .body(body)
+            .timeout(REST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| CallError::Network(error_chain(&e)))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| CallError::Network(error_chain(&e)))?;
+        if bytes.len() > MAX_RESPONSE_BYTES {
+            return Err(CallError::Protocol(format!("answer of {} bytes is too large", bytes.len())));
+        }
+        Ok((status, bytes.to_vec()))
     }
 
     /// [`SsmClient::call`] with a serialised request and a deserialised answer.
@@ -300,6 +380,17 @@ mod tests {
         check("https://127.0.0.1:8443", "127.0.0.1:8443");
         check("https://[::1]:8443/", "[::1]:8443");
         check("http://corral.example:80", "corral.example");
+    }
+
+    #[test]
+    fn tls_configs() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let empty = tmp.path().join("empty.pem");
+        std::fs::write(&empty, b"").expect("write");
+        assert!(tls_config(Some(&empty)).expect_err("no certificate").contains("no certificate"));
+        assert!(tls_config(Some(&tmp.path().join("missing.pem"))).is_err());
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        assert!(tls_config(None).is_ok());
     }
 
     #[test]
