@@ -1,7 +1,7 @@
 //! Cheap checks on the generated modules (regenerating needs the network, so it is not tested).
 
 use corral_api::model::{Protocol, ShapeKind};
-use corral_api::{cloudtrail, generated, iam, ssm, sts};
+use corral_api::{cloudtrail, ec2messages, generated, iam, ssm, sts};
 
 /// Checks one service's operation enum against its metadata.
 macro_rules! check_service {
@@ -44,8 +44,9 @@ fn operations_round_trip_and_exist_in_the_model() {
     check_service!(sts);
     check_service!(iam);
     check_service!(cloudtrail);
+    check_service!(ec2messages);
     let names: Vec<&str> = generated::SERVICES.iter().map(|s| s.name).collect();
-    assert_eq!(names, ["cloudtrail", "iam", "ssm", "sts"]);
+    assert_eq!(names, ["cloudtrail", "ec2messages", "iam", "ssm", "sts"]);
 }
 
 #[test]
@@ -57,8 +58,14 @@ fn service_metadata() {
     assert_eq!(sts::SERVICE.protocol, Protocol::Query);
     assert_eq!(sts::SERVICE.xml_namespace, Some("https://sts.amazonaws.com/doc/2011-06-15/"));
     assert_eq!(iam::SERVICE.api_version, "2010-05-08");
-    assert!(ssm::SERVICE.has_model_operation("SendCommand"));
-    assert!(ssm::Operation::from_name("SendCommand").is_none());
+    // An AWS operation Corral does not serve is known to the model but has no Operation.
+    assert!(ssm::SERVICE.has_model_operation("StartAutomationExecution"));
+    assert!(ssm::Operation::from_name("StartAutomationExecution").is_none());
+    assert_eq!(ssm::Operation::from_name("SendCommand"), Some(ssm::Operation::SendCommand));
+    // ec2messages comes from Corral's own model of the agent's long poll.
+    assert_eq!(ec2messages::SERVICE.target_prefix, Some("EC2WindowsMessageDeliveryService"));
+    assert_eq!(ec2messages::SERVICE.signing_name, "ec2messages");
+    assert_eq!(ec2messages::Operation::GetMessages.iam_action(), "ec2messages:GetMessages");
     assert_eq!(ssm::Operation::GetServiceSetting.iam_action(), "ssm:GetServiceSetting");
     assert!(!ssm::Operation::UpdateServiceSetting.read_only());
     assert_eq!(sts::Operation::GetCallerIdentity.result_wrapper(), Some("GetCallerIdentityResult"));

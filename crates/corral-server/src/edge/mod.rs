@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod extension;
 pub mod mgs;
 
 use std::net::SocketAddr;
@@ -28,13 +29,17 @@ use crate::services;
 use crate::state::AppState;
 use crate::{audit, authz};
 
-/// The router of the control plane: the agents' ssmmessages channels (`mgs`), and everything
-/// else is an AWS API call (the AWS CLI keeps the endpoint's path, so any path is accepted).
+/// The router of the control plane: the agents' ssmmessages channels (`mgs`), Corral's own
+/// extensions under `/corral/` (`extension`), and everything else is an AWS API call (the AWS CLI keeps the endpoint's path, so any path is accepted).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/v1/control-channel/{instance_id}",
             axum::routing::post(mgs::create_control_channel).get(mgs::open_control_channel),
+        )
+        .route(
+            "/corral/v1/commands/{command_id}/invocations/{instance_id}/output",
+            axum::routing::get(extension::invocation_output),
         )
         .fallback(handle_api_request)
         .with_state(state)

@@ -436,7 +436,8 @@ pub fn job_frame(job: &Job) -> Vec<u8> {
 /// The invocation status a final `documentStatus` means.
 fn final_status(document_status: &str) -> (&'static str, &'static str) {
     match document_status {
-        "Success" | "SuccessAndReboot" => (status::SUCCESS, details::SUCCESS),
+        // The API has no Skipped: a step skipped by its precondition did what was asked.
+        "Success" | "SuccessAndReboot" | "Skipped" => (status::SUCCESS, details::SUCCESS),
         "TimedOut" => (status::TIMED_OUT, details::EXECUTION_TIMED_OUT),
         "Cancelled" => (status::CANCELLED, details::CANCELLED),
         _ => (status::FAILED, details::FAILED),

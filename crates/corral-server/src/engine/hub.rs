@@ -186,7 +186,12 @@ mod tests {
     use super::*;
 
     fn job(id: &str) -> Job {
-        Job { topic: "aws.ssm.sendCommand".into(), job_id: id.into(), content: "{}".into(), created: OffsetDateTime::now_utc() }
+        Job {
+            topic: "aws.ssm.sendCommand".into(),
+            job_id: id.into(),
+            content: "{}".into(),
+            created: OffsetDateTime::now_utc(),
+        }
     }
 
     #[test]

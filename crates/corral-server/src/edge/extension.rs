@@ -1,0 +1,150 @@
+//! Corral's own additions to the AWS API, on paths AWS does not use (under `/corral/`), signed
+//! with SigV4 like any call (service `ssm`), authorised by IAM and recorded in the trail.
+//!
+//! `GET /corral/v1/commands/<command-id>/invocations/<instance-id>/output?stream=stdout|stderr[&plugin=<name>]`
+//! returns an invocation's complete standard output or error as `text/plain` (the
+//! `GetCommandInvocation` API cuts them at 24,000 and 8,000 characters, as AWS does). It needs
+//! `ssm:GetCommandInvocation`. `curl --aws-sigv4 "aws:amz:<region>:ssm" --user KEY:SECRET` can
+//! call it.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::response::Response;
+use corral_wire::sigv4::RequestToVerify;
+use http::{HeaderValue, StatusCode};
+use time::OffsetDateTime;
+
+use crate::context::RequestContext;
+use crate::edge::auth;
+use crate::state::AppState;
+use crate::{audit, authz};
+
+fn text(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = corral_wire::json::error_body(code, message);
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    response
+}
+
+/// `GET /corral/v1/commands/{command_id}/invocations/{instance_id}/output`.
+pub async fn invocation_output(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((command_id, instance_id)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    let now = OffsetDateTime::now_utc();
+    let auth_header = match auth::parse_authorization(&parts.headers) {
+        Ok(a) => a,
+        Err(e) => {
+            let w = e.to_wire(corral_api::model::Protocol::Json);
+            return text(StatusCode::FORBIDDEN, &w.code, &w.message);
+        }
+    };
+    let signed = auth::SignedRequest {
+        request: RequestToVerify {
+            method: "GET",
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body: b"",
+        },
+        service: "ssm",
+        now,
+        max_skew: time::Duration::try_from(state.config.max_clock_skew).unwrap_or(time::Duration::minutes(5)),
+    };
+    let authenticated = match auth::authenticate(state.store.as_ref(), &auth_header, &signed).await {
+        Ok(a) => a,
+        Err(e) => {
+            let w = e.to_wire(corral_api::model::Protocol::Json);
+            return text(StatusCode::FORBIDDEN, &w.code, &w.message);
+        }
+    };
+    let ctx = RequestContext {
+        request_id: crate::ids::new_request_id(),
+        region: authenticated.region,
+        principal: authenticated.principal,
+        source_ip: peer.ip(),
+        user_agent: parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
+        received_at: now,
+    };
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
+    let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let stream = param("stream").unwrap_or_else(|| "stdout".to_string());
+    let plugin = param("plugin");
+
+    let outcome = async {
+        authz::authorize(&state, &ctx, &[authz::Check::new("ssm:GetCommandInvocation", "*")]).await.map_err(
+            |e| match e {
+                authz::AuthzError::Denied { message } => (StatusCode::BAD_REQUEST, "AccessDeniedException", message),
+                authz::AuthzError::Internal(_) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal error".to_string())
+                }
+            },
+        )?;
+        if stream != "stdout" && stream != "stderr" {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "stream must be stdout or stderr".to_string(),
+            ));
+        }
+        let internal = |_| (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal error".to_string());
+        let inv = state
+            .store
+            .get_invocation(ctx.account_id(), &ctx.region, &command_id, &instance_id)
+            .await
+            .map_err(internal)?
+            .ok_or((StatusCode::BAD_REQUEST, "InvocationDoesNotExist", String::new()))?;
+        let found = match &plugin {
+            Some(name) => inv.plugins.iter().find(|p| &p.name == name).ok_or((
+                StatusCode::BAD_REQUEST,
+                "InvalidPluginName",
+                format!("Plugin name {name} is not valid."),
+            ))?,
+            None => match inv.plugins.first() {
+                Some(p) => p,
+                None => return Ok(String::new()),
+            },
+        };
+        Ok(if stream == "stdout" { found.stdout.clone() } else { found.stderr.clone() })
+    }
+    .await;
+
+    let event = audit::Event {
+        caller: audit::Caller::of(&ctx),
+        event_source: "ssm.amazonaws.com".to_string(),
+        event_name: "GetCommandInvocationOutput".to_string(),
+        read_only: true,
+        request_id: ctx.request_id.clone(),
+        event_time: now,
+        source_ip: peer.ip().to_string(),
+        user_agent: ctx.user_agent.clone(),
+        host: parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string),
+        request: Some(
+            serde_json::json!({"CommandId": command_id, "InstanceId": instance_id, "Stream": stream, "PluginName": plugin}),
+        ),
+        response: None,
+        error: outcome.as_ref().err().map(|(_, code, message)| (code.to_string(), message.clone())),
+    };
+    if state.config.audit_enabled && state.audit_writer.append(audit::record(&event)).await.is_err() {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal error");
+    }
+    match outcome {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body));
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+                response.headers_mut().insert("x-amzn-requestid", v);
+            }
+            response
+        }
+        Err((status, code, message)) => text(status, code, &message),
+    }
+}
