@@ -90,3 +90,18 @@ def corral(tmp_path, monkeypatch):
     server = start_corral(tmp_path / "corral-data")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def corral_module(tmp_path_factory):
+    """Like `corral`, but one server shared by every test of a module (for tests that keep
+    long-lived agents connected to it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith("AWS_"):
+                mp.delenv(key)
+        server = start_corral(tmp_path_factory.mktemp("corral") / "corral-data")
+        try:
+            yield server
+        finally:
+            server.stop()

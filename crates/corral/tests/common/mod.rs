@@ -271,6 +271,13 @@ impl RawRequest {
         RawRequest { headers, body: body.as_bytes().to_vec() }
     }
 
+    /// An AWS JSON 1.1 call with any `X-Amz-Target` (`EC2WindowsMessageDeliveryService.GetMessages`).
+    pub fn json(server: &TestServer, target: &str, body: &str) -> RawRequest {
+        let mut req = RawRequest::ssm(server, "x", body);
+        req.headers.insert("x-amz-target", target.parse().expect("target"));
+        req
+    }
+
     /// A Query call (form body).
     pub fn query(server: &TestServer, form: &str) -> RawRequest {
         let mut headers = http::HeaderMap::new();
@@ -570,12 +577,23 @@ impl TestAgent {
             .arg("--state-dir")
             .arg(&self.state_dir)
             .env("CORRAL_AGENT_LOG", "info")
+            // Tests restart servers: reconnect the control channel in a fraction of a second
+            // instead of the production 5–10 s.
+            .env("CORRAL_AGENT_RECONNECT_MIN_MS", "200")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("corral-agent run");
         self.child = Some(child);
+    }
+
+    /// Kills the `run` process with SIGKILL (a crash) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// `corral-agent status` output.
