@@ -12,12 +12,8 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::Response;
-use corral_wire::sigv4::RequestToVerify;
 use http::{HeaderValue, StatusCode};
-use time::OffsetDateTime;
 
-use crate::context::RequestContext;
-use crate::edge::auth;
 use crate::state::AppState;
 use crate::{audit, authz};
 
@@ -37,41 +33,14 @@ pub async fn invocation_output(
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let now = OffsetDateTime::now_utc();
-    let auth_header = match auth::parse_authorization(&parts.headers) {
-        Ok(a) => a,
+    let ctx = match crate::edge::authenticate_request(&state, peer, &parts, b"", "ssm").await {
+        Ok(ctx) => ctx,
         Err(e) => {
             let w = e.to_wire(corral_api::model::Protocol::Json);
             return text(StatusCode::FORBIDDEN, &w.code, &w.message);
         }
     };
-    let signed = auth::SignedRequest {
-        request: RequestToVerify {
-            method: "GET",
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or(""),
-            headers: &parts.headers,
-            body: b"",
-        },
-        service: "ssm",
-        now,
-        max_skew: time::Duration::try_from(state.config.max_clock_skew).unwrap_or(time::Duration::minutes(5)),
-    };
-    let authenticated = match auth::authenticate(state.store.as_ref(), &auth_header, &signed).await {
-        Ok(a) => a,
-        Err(e) => {
-            let w = e.to_wire(corral_api::model::Protocol::Json);
-            return text(StatusCode::FORBIDDEN, &w.code, &w.message);
-        }
-    };
-    let ctx = RequestContext {
-        request_id: crate::ids::new_request_id(),
-        region: authenticated.region,
-        principal: authenticated.principal,
-        source_ip: peer.ip(),
-        user_agent: parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
-        received_at: now,
-    };
+    let now = ctx.received_at;
     let query: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
     let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let stream = param("stream").unwrap_or_else(|| "stdout".to_string());

@@ -19,13 +19,11 @@ use corral_store::InstanceInfo;
 use corral_wire::mgs::{
     self, message_type, AgentJobAck, AgentJobReply, AgentJobReplyAck, ClientMessage, OpenControlChannel,
 };
-use corral_wire::sigv4::RequestToVerify;
 use http::{HeaderValue, StatusCode};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::context::{PrincipalKind, RequestContext};
-use crate::edge::auth;
 use crate::edge::error::EdgeError;
 use crate::engine::hub::Outbound;
 use crate::state::AppState;
@@ -113,35 +111,16 @@ struct AgentCaller {
     ctx: RequestContext,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn authenticate_agent(
     state: &AppState,
     peer: SocketAddr,
-    method: &str,
-    uri: &http::Uri,
-    headers: &http::HeaderMap,
+    parts: &http::request::Parts,
     body: &[u8],
     instance_id: &str,
     action: &str,
 ) -> Result<AgentCaller, MgsError> {
-    let now = OffsetDateTime::now_utc();
-    let auth_header = auth::parse_authorization(headers).map_err(MgsError::from_edge)?;
-    let signed = auth::SignedRequest {
-        request: RequestToVerify { method, path: uri.path(), query: uri.query().unwrap_or(""), headers, body },
-        service: SIGNING_NAME,
-        now,
-        max_skew: time::Duration::try_from(state.config.max_clock_skew).unwrap_or(time::Duration::minutes(5)),
-    };
-    let authenticated =
-        auth::authenticate(state.store.as_ref(), &auth_header, &signed).await.map_err(MgsError::from_edge)?;
-    let ctx = RequestContext {
-        request_id: crate::ids::new_request_id(),
-        region: authenticated.region,
-        principal: authenticated.principal,
-        source_ip: peer.ip(),
-        user_agent: headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
-        received_at: now,
-    };
+    let ctx =
+        crate::edge::authenticate_request(state, peer, parts, body, SIGNING_NAME).await.map_err(MgsError::from_edge)?;
     // Only the instance itself (its role session is named after it) may open its channel.
     let own =
         matches!(&ctx.principal.kind, PrincipalKind::AssumedRole { session_name, .. } if session_name == instance_id);
@@ -225,17 +204,8 @@ pub async fn create_control_channel(
                 .into_response()
         }
     };
-    let caller = authenticate_agent(
-        &state,
-        peer,
-        "POST",
-        &parts.uri,
-        &parts.headers,
-        &body,
-        &instance_id,
-        "ssmmessages:CreateControlChannel",
-    )
-    .await;
+    let caller =
+        authenticate_agent(&state, peer, &parts, &body, &instance_id, "ssmmessages:CreateControlChannel").await;
     let caller = match caller {
         Ok(c) => c,
         Err(e) => {
@@ -277,17 +247,7 @@ pub async fn open_control_channel(
     request: Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
-    let caller = authenticate_agent(
-        &state,
-        peer,
-        "GET",
-        &parts.uri,
-        &parts.headers,
-        b"",
-        &instance_id,
-        "ssmmessages:OpenControlChannel",
-    )
-    .await;
+    let caller = authenticate_agent(&state, peer, &parts, b"", &instance_id, "ssmmessages:OpenControlChannel").await;
     let caller = match caller {
         Ok(c) => c,
         Err(e) => {

@@ -432,6 +432,40 @@ impl Call<'_> {
     }
 }
 
+/// Authenticates a SigV4 request that arrives outside the AWS API router (the agent's
+/// ssmmessages channel, Corral's own `/corral/` API) and makes its [`RequestContext`].
+pub async fn authenticate_request(
+    state: &AppState,
+    peer: SocketAddr,
+    parts: &http::request::Parts,
+    body: &[u8],
+    service: &str,
+) -> Result<RequestContext, EdgeError> {
+    let now = OffsetDateTime::now_utc();
+    let auth_header = auth::parse_authorization(&parts.headers)?;
+    let signed = auth::SignedRequest {
+        request: RequestToVerify {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body,
+        },
+        service,
+        now,
+        max_skew: time::Duration::try_from(state.config.max_clock_skew).unwrap_or(time::Duration::minutes(5)),
+    };
+    let authenticated = auth::authenticate(state.store.as_ref(), &auth_header, &signed).await?;
+    Ok(RequestContext {
+        request_id: crate::ids::new_request_id(),
+        region: authenticated.region,
+        principal: authenticated.principal,
+        source_ip: peer.ip(),
+        user_agent: parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
+        received_at: now,
+    })
+}
+
 fn route_ref(route: &Route) -> authz::targets::Op {
     match route {
         Route::Ssm(op) => authz::targets::Op::Ssm(*op),
