@@ -293,6 +293,35 @@ async fn execution_timeout_cancel_and_delivery_timeout() {
     ssm.cancel_command().command_id(&id).send().await.expect("cancel again");
     assert_eq!(command(&server, &id).await.status().map(|s| s.as_str()), Some("Cancelled"));
 
+    // Cancelling some instances leaves the others running.
+    let sent = ssm
+        .send_command()
+        .document_name("AWS-RunShellScript")
+        .instance_ids(&agents[0].instance_id)
+        .instance_ids(&agents[1].instance_id)
+        .parameters("commands", commands(&["sleep 60"]))
+        .send()
+        .await
+        .expect("SendCommand to both");
+    let id = sent.command().and_then(|c| c.command_id()).expect("id").to_string();
+    assert!(
+        eventually(30, || async { invocations(&server, &id).await.iter().all(|i| status_of(i).0 == "InProgress") })
+            .await,
+        "both started"
+    );
+    ssm.cancel_command().command_id(&id).instance_ids(&agents[0].instance_id).send().await.expect("cancel one");
+    let one_cancelled = || async {
+        let inv = ssm.get_command_invocation().command_id(&id).instance_id(&agents[0].instance_id).send().await;
+        inv.is_ok_and(|i| i.status().map(|s| s.as_str()) == Some("Cancelled"))
+    };
+    assert!(eventually(30, one_cancelled).await, "the named instance's run is cancelled");
+    let other =
+        ssm.get_command_invocation().command_id(&id).instance_id(&agents[1].instance_id).send().await.expect("get");
+    assert_eq!(other.status().map(|s| s.as_str()), Some("InProgress"), "the other keeps running");
+    assert_eq!(command(&server, &id).await.status().map(|s| s.as_str()), Some("InProgress"));
+    ssm.cancel_command().command_id(&id).send().await.expect("cancel the rest");
+    assert_eq!(wait_done(&server, &id, 30).await.status().map(|s| s.as_str()), Some("Cancelled"));
+
     // A stopped agent: the command waits, then times out undelivered.
     agents[1].kill();
     let sent = ssm
@@ -603,6 +632,31 @@ async fn an_agent_without_a_websocket_gets_jobs_by_long_poll() {
     assert_eq!(inv.standard_output_content(), Some("polled\n"));
     assert_eq!(inv.response_code(), 0);
     assert_eq!(inv.execution_elapsed_time(), Some("PT1.25S"));
+
+    // FailMessage: the agent cannot handle a job; the invocation fails.
+    let sent = server
+        .ssm()
+        .send_command()
+        .document_name("AWS-RunShellScript")
+        .instance_ids(&inst.instance_id)
+        .parameters("commands", commands(&["echo unhandled"]))
+        .send()
+        .await
+        .expect("send");
+    let id = sent.command().and_then(|c| c.command_id()).expect("id").to_string();
+    let got = mds(&server, &inst, "GetMessages", poll_body(&inst.instance_id)).await;
+    assert!(got.text.contains(&id), "{}", got.text);
+    let message_id = format!("aws.ssm.{id}.{}", inst.instance_id);
+    let r = mds(
+        &server,
+        &inst,
+        "FailMessage",
+        serde_json::json!({"MessageId": message_id, "FailureType": "InternalHandlerException"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let done = wait_done(&server, &id, 10).await;
+    assert_eq!(done.status().map(|s| s.as_str()), Some("Failed"));
 
     // Admin credentials are not an instance.
     let (key, secret) = server.admin_credentials();
