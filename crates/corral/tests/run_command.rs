@@ -442,20 +442,17 @@ async fn agent_crash_and_server_restart_leave_no_invocation_stuck_or_run_twice()
     let ssm = server.ssm();
 
     // The agent is killed mid-command and comes back: the invocation ends Failed, not stuck.
+    let started = dir.path().join("long-job-started");
     let sent = ssm
         .send_command()
         .document_name("AWS-RunShellScript")
         .instance_ids(&agents[0].instance_id)
-        .parameters("commands", commands(&["sleep 20"]))
+        .parameters("commands", commands(&[&format!("touch {}", started.display()), "sleep 20"]))
         .send()
         .await
         .expect("send");
     let id = sent.command().and_then(|c| c.command_id()).expect("id").to_string();
-    assert!(
-        eventually(30, || async { status_of(&invocations(&server, &id).await[0]).0 == "InProgress" }).await,
-        "the job started"
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(eventually(30, || async { started.exists() }).await, "the job started");
     agents[0].kill();
     agents[0].run(60);
     let done = wait_done(&server, &id, 60).await;
