@@ -154,6 +154,59 @@ async fn commands_run_on_real_agents_by_id_and_by_tag_under_rate_controls() {
     assert_eq!(missing.0, 400);
     assert!(missing.1.contains("InvocationDoesNotExist"), "{}", missing.1);
 
+    // A document of your own, YAML, two steps and a parameter with a default: each step's
+    // result is read by its name.
+    let yaml = "schemaVersion: '2.2'\ndescription: two steps\nparameters:\n  who:\n    type: String\n    default: world\n    allowedPattern: '^[a-z]+$'\nmainSteps:\n  - action: aws:runShellScript\n    name: greet\n    inputs:\n      runCommand:\n        - echo hello {{ who }}\n  - action: aws:runShellScript\n    name: fail\n    inputs:\n      runCommand:\n        - echo second\n        - exit 2\n";
+    ssm.create_document()
+        .name("TwoSteps")
+        .content(yaml)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Yaml)
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .send()
+        .await
+        .expect("CreateDocument");
+    let bad = ssm
+        .send_command()
+        .document_name("TwoSteps")
+        .instance_ids(&agents[0].instance_id)
+        .parameters("who", commands(&["Bad Value"]))
+        .send()
+        .await;
+    assert_eq!(bad.err().and_then(|e| e.code().map(str::to_string)).as_deref(), Some("InvalidParameters"));
+    let sent = ssm
+        .send_command()
+        .document_name("TwoSteps")
+        .instance_ids(&agents[0].instance_id)
+        .parameters("who", commands(&["corral"]))
+        .send()
+        .await
+        .expect("SendCommand TwoSteps");
+    let id = sent.command().and_then(|c| c.command_id()).expect("id").to_string();
+    assert_eq!(wait_done(&server, &id, 60).await.status().map(|s| s.as_str()), Some("Failed"));
+    let get = |step: Option<&str>| {
+        ssm.get_command_invocation()
+            .command_id(&id)
+            .instance_id(&agents[0].instance_id)
+            .set_plugin_name(step.map(str::to_string))
+            .send()
+    };
+    assert_eq!(get(None).await.err().and_then(|e| e.code().map(str::to_string)).as_deref(), Some("InvalidPluginName"));
+    let greet = get(Some("greet")).await.expect("greet");
+    assert_eq!(greet.standard_output_content(), Some("hello corral\n"));
+    assert_eq!(greet.status().map(|s| s.as_str()), Some("Success"));
+    let fail = get(Some("fail")).await.expect("fail");
+    assert_eq!((fail.response_code(), fail.status().map(|s| s.as_str())), (2, Some("Failed")));
+    assert_eq!(
+        get(Some("nope")).await.err().and_then(|e| e.code().map(str::to_string)).as_deref(),
+        Some("InvalidPluginName")
+    );
+    let plugins: Vec<String> = invocations(&server, &id).await[0]
+        .command_plugins()
+        .iter()
+        .filter_map(|p| p.name().map(str::to_string))
+        .collect();
+    assert_eq!(plugins, ["greet", "fail"]);
+
     // By tag: only the two lab machines run it.
     let sent = ssm
         .send_command()
@@ -224,7 +277,7 @@ async fn commands_run_on_real_agents_by_id_and_by_tag_under_rate_controls() {
 
     // Listing: newest first, with filters.
     let all = ssm.list_commands().send().await.expect("list");
-    assert_eq!(all.commands().len(), 5);
+    assert_eq!(all.commands().len(), 6);
     assert_eq!(all.commands()[0].command_id(), Some(id.as_str()));
     let failed = ssm
         .list_commands()
@@ -232,12 +285,12 @@ async fn commands_run_on_real_agents_by_id_and_by_tag_under_rate_controls() {
         .send()
         .await
         .expect("list failed");
-    assert_eq!(failed.commands().len(), 2);
+    assert_eq!(failed.commands().len(), 3);
     let page = ssm.list_commands().max_results(3).send().await.expect("page");
     assert_eq!(page.commands().len(), 3);
     let rest =
         ssm.list_commands().max_results(3).next_token(page.next_token().expect("token")).send().await.expect("rest");
-    assert_eq!(rest.commands().len(), 2);
+    assert_eq!(rest.commands().len(), 3);
     assert!(rest.next_token().is_none());
     let by_instance = ssm.list_commands().instance_id(&agents[2].instance_id).send().await.expect("by instance");
     assert_eq!(by_instance.commands().len(), 1);

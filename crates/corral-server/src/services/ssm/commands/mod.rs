@@ -730,13 +730,23 @@ pub async fn get_command_invocation(
         .get_invocation(ctx.account_id(), &ctx.region, &input.command_id, &input.instance_id)
         .await?
         .ok_or_else(|| SsmError::InvocationDoesNotExist(String::new()))?;
+    let steps = plugin_names(&command);
     let plugin = match &input.plugin_name {
-        Some(name) => Some(
-            inv.plugins
-                .iter()
-                .find(|p| &p.name == name)
-                .ok_or_else(|| SsmError::InvalidPluginName(format!("Plugin name {name} is not valid.")))?,
-        ),
+        Some(name) => {
+            let found = inv.plugins.iter().find(|p| &p.name == name);
+            if found.is_none() && !steps.contains(name) {
+                return Err(SsmError::InvalidPluginName(format!("Plugin name {name} is not valid.")));
+            }
+            found
+        }
+        // As AWS: a document of several steps needs the step named.
+        None if steps.len() > 1 => {
+            return Err(SsmError::InvalidPluginName(format!(
+                "The document has {} steps ({}); PluginName must name one of them.",
+                steps.len(),
+                steps.join(", ")
+            )))
+        }
         None => inv.plugins.first(),
     };
     let iso = |t: Option<OffsetDateTime>| t.map(corral_wire::time::format_iso8601_millis).unwrap_or_default();
@@ -744,7 +754,8 @@ pub async fn get_command_invocation(
         Some(p) => (p.started_at.or(inv.started_at), p.finished_at),
         None => (inv.started_at, inv.finished_at.filter(|_| inv.started_at.is_some())),
     };
-    let plugin_name = plugin.map(|p| p.name.clone()).or_else(|| first_plugin_name(&command));
+    let plugin_name =
+        plugin.map(|p| p.name.clone()).or_else(|| input.plugin_name.clone()).or_else(|| steps.first().cloned());
     let (status_value, details_value) = match plugin {
         Some(p) if input.plugin_name.is_some() => (p.status.clone(), p.status_details.clone()),
         _ => (inv.status.clone(), inv.status_details.clone()),
@@ -773,14 +784,14 @@ pub async fn get_command_invocation(
     })
 }
 
-/// The first plugin (schema 1.2) or step (2.x) name of the command's document.
-fn first_plugin_name(command: &Command) -> Option<String> {
-    let payload: SendCommandPayload = serde_json::from_str(&command.payload_json).ok()?;
+/// The plugin (schema 1.x) or step (2.x) names of the command's document, in order.
+fn plugin_names(command: &Command) -> Vec<String> {
+    let Ok(payload) = serde_json::from_str::<SendCommandPayload>(&command.payload_json) else { return Vec::new() };
     let doc = &payload.document_content;
     if let Some(steps) = doc.get("mainSteps").and_then(Value::as_array) {
-        return steps.first()?.get("name")?.as_str().map(str::to_string);
+        return steps.iter().filter_map(|s| s.get("name")?.as_str().map(str::to_string)).collect();
     }
-    doc.get("runtimeConfig")?.as_object()?.keys().next().cloned()
+    doc.get("runtimeConfig").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
 }
 
 /// `CancelCommand`: pending invocations end at once; running ones are stopped by their agents.
