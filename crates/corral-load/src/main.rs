@@ -4,7 +4,12 @@
 //! workers for a fixed time and reports requests per second and latency percentiles. Every
 //! request is signed afresh, as a real client does. Traffic goes only to the endpoint given
 //! (normally loopback), and the run ends by itself after `--duration`.
+//!
+//! `--call run-command` is different: it starts real agents and times Run Command round trips
+//! (see `run_command.rs`).
 #![forbid(unsafe_code)]
+
+mod run_command;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +41,23 @@ struct Cli {
     /// With `--call register`: how many registrations to prepare activations for.
     #[arg(long, default_value_t = 50_000)]
     budget: usize,
+    /// With `--call run-command`: how many real agents to register and run.
+    #[arg(long, default_value_t = 1)]
+    agents: usize,
+    /// With `--call run-command`: the agent binary [default: corral-agent beside corral-load].
+    #[arg(long, value_name = "PATH")]
+    agent_bin: Option<PathBuf>,
+    /// With `--call run-command`: how many commands to time, one after another.
+    #[arg(long, default_value_t = 10)]
+    commands: usize,
+    /// With `--call run-command`: where the agents' state dirs and logs go [default: a temp
+    /// dir, removed after a successful run].
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// With `--call run-command`: the server's process ID, to report its resident memory
+    /// (Linux /proc) before the agents start and once they are connected.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -49,6 +71,10 @@ enum Call {
     /// and creates a role and activations first. One key pair serves every simulated machine:
     /// key generation is the agent's cost, not the server's.
     Register,
+    /// Run Command round trips: registers and runs `--agents` real corral-agent processes,
+    /// then times `--commands` SendCommand calls (`echo hi` on every agent at once) until
+    /// ListCommands shows each terminal. Ignores --concurrency, --duration and --warmup.
+    RunCommand,
 }
 
 /// What registration calls need: activations with room, and a machine key.
@@ -150,7 +176,8 @@ enum Signing<'a> {
     Instance(&'a str, &'a rsa::PrivateKey),
 }
 
-async fn iam_call(target: &Target, form: &str) -> anyhow::Result<String> {
+/// An IAM Query call signed with the admin key: the HTTP status and the body.
+async fn iam_call(target: &Target, form: &str) -> anyhow::Result<(http::StatusCode, String)> {
     let mut headers = http::HeaderMap::new();
     headers.insert("host", target.host.parse()?);
     headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse()?);
@@ -169,7 +196,13 @@ async fn iam_call(target: &Target, form: &str) -> anyhow::Result<String> {
     )?;
     headers.remove("host");
     let resp = target.client.post(format!("{}/", target.endpoint)).headers(headers).body(body).send().await?;
-    Ok(resp.text().await?)
+    let status = resp.status();
+    Ok((status, resp.text().await?))
+}
+
+/// Percent-encodes everything but ASCII letters and digits (valid in a form value).
+fn form_encode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 /// Prepares registrations: advanced tier (no 1,000 cap), a role trusting SSM, activations.
@@ -182,12 +215,12 @@ async fn prepare_registration(target: &Target, budget: usize) -> anyhow::Result<
     )
     .await?;
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let encoded: String = trust
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
     // An existing role from an earlier run is fine.
-    iam_call(target, &format!("Action=CreateRole&RoleName=CorralLoadRole&AssumeRolePolicyDocument={encoded}")).await?;
+    iam_call(
+        target,
+        &format!("Action=CreateRole&RoleName=CorralLoadRole&AssumeRolePolicyDocument={}", form_encode(trust)),
+    )
+    .await?;
     let mut activations = Vec::new();
     for _ in 0..budget.div_ceil(PER_ACTIVATION) {
         let out = ssm_call(
@@ -228,8 +261,10 @@ async fn register_once(target: &Target) -> anyhow::Result<()> {
 }
 
 async fn one_call(target: &Target, call: Call) -> anyhow::Result<()> {
-    if let Call::Register = call {
-        return register_once(target).await;
+    match call {
+        Call::Register => return register_once(target).await,
+        Call::RunCommand => bail!("run-command is not a request-rate call"),
+        Call::GetServiceSetting | Call::GetCallerIdentity => {}
     }
     let mut headers = http::HeaderMap::new();
     headers.insert("host", target.host.parse()?);
@@ -243,7 +278,7 @@ async fn one_call(target: &Target, call: Call) -> anyhow::Result<()> {
             headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse()?);
             (b"Action=GetCallerIdentity&Version=2011-06-15", "sts")
         }
-        Call::Register => unreachable!("handled above"),
+        Call::Register | Call::RunCommand => bail!("handled above"),
     };
     corral_wire::sigv4::sign_request(
         "POST",
@@ -275,6 +310,17 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut target = load_target(&cli.data_dir, cli.concurrency)?;
+    if let Call::RunCommand = cli.call {
+        let options = run_command::Options {
+            data_dir: cli.data_dir.clone(),
+            agents: cli.agents,
+            agent_bin: cli.agent_bin.clone(),
+            commands: cli.commands,
+            work_dir: cli.work_dir.clone(),
+            server_pid: cli.server_pid,
+        };
+        return run_command::run(target, options).await;
+    }
     if let Call::Register = cli.call {
         target.registration = Some(prepare_registration(&target, cli.budget).await?);
     }
@@ -330,6 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Call::GetServiceSetting => "GetServiceSetting",
             Call::GetCallerIdentity => "GetCallerIdentity",
             Call::Register => "Register+RoleToken",
+            Call::RunCommand => "RunCommand",
         },
         cli.concurrency,
         elapsed.as_secs_f64(),
