@@ -344,6 +344,19 @@ def test_cli_cancel_command(fleet, tmp_path):
     assert not processes_with_args(["sleep", seconds]), f"`sleep {seconds}` still runs after the cancel"
 
 
+def test_cli_execution_timeout_ends_the_script(fleet):
+    corral = fleet.corral
+    mi = fleet["lab2"].instance_id
+    started = time.time()
+    sent = aws(corral, "ssm", "send-command", "--document-name", "AWS-RunShellScript", "--instance-ids", mi,
+               "--parameters", 'commands=["sleep 45"],executionTimeout=["2"]')["Command"]
+    done = cli_wait_terminal(fleet, sent["CommandId"], secs=30)
+    assert time.time() - started < 30
+    assert done["Status"] == "TimedOut", f"{done}\n{fleet.diag()}"
+    inv = aws(corral, "ssm", "get-command-invocation", "--command-id", sent["CommandId"], "--instance-id", mi)
+    assert (inv["Status"], inv["StatusDetails"]) == ("TimedOut", "Execution Timed Out"), inv
+
+
 # === 3. results, MaxConcurrency and MaxErrors, with boto3 ===
 
 
