@@ -257,6 +257,9 @@ async fn session(
         SsmClient::new(&target.endpoint, &target.region, target.ca_bundle.as_deref()).map_err(SessionError::Connect)?;
     let token = create_control_channel(&client, target, creds).await?;
     let mut ws = open_websocket(&client, target, creds).await?;
+    // The HTTPS connection CreateControlChannel used would idle in the client's pool for up
+    // to a minute, costing the server a connection per agent; the channel needs no other.
+    drop(client);
     let open = OpenControlChannel {
         cookie: None,
         message_schema_version: "1.0".into(),

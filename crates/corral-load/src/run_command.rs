@@ -28,8 +28,9 @@ const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// How often a command's status is read.
 const POLL: Duration = Duration::from_millis(20);
 /// How long the agents sit idle before the server's memory is read: longer than the agents'
-/// 30 s HTTP keep-alive, so the connections left are their control channels alone.
-const SETTLE: Duration = Duration::from_secs(40);
+/// HTTP keep-alive (30 s, reaped up to 30 s later), so the connections left are their control
+/// channels alone.
+const SETTLE: Duration = Duration::from_secs(70);
 /// Registrations one activation allows (AWS's maximum); more agents are not supported here.
 const MAX_AGENTS: usize = 1000;
 /// Command statuses that do not change any more.
