@@ -227,6 +227,7 @@ pub async fn send_command(
     let requested_at = now.replace_millisecond(now.millisecond()).unwrap_or(now);
     let command_id = uuid::Uuid::new_v4().to_string();
     let cloud_watch = input.cloud_watch_output_config.clone();
+    let payload_parameters = resolved.clone();
     let payload = SendCommandPayload {
         command_id: command_id.clone(),
         document_name: runnable.name.clone(),
@@ -260,7 +261,9 @@ pub async fn send_command(
         payload_json,
         requested_at,
         timeout_seconds,
-        execution_timeout_seconds: execution_timeout,
+        // The longest the agent may run it: the parameter, or the steps' own limits added up.
+        execution_timeout_seconds: execution_timeout
+            .max(steps_time_limit(&content::render(&runnable.content, &payload_parameters))),
         max_concurrency,
         max_errors,
         service_role: input.service_role_arn.clone().unwrap_or_default(),
@@ -298,6 +301,33 @@ pub async fn send_command(
     state.store.create_command(&command, &invocations).await?;
     state.engine.wake();
     Ok(output)
+}
+
+/// The sum of the time limits of a rendered document's steps (schema 2.x `inputs.timeoutSeconds`,
+/// schema 1.x `properties[].timeoutSeconds`), each 3600 s when not given, as the agent runs them.
+fn steps_time_limit(rendered: &Value) -> i64 {
+    fn limit(v: Option<&Value>) -> i64 {
+        match v {
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(DEFAULT_EXECUTION_TIMEOUT),
+            Some(Value::Number(n)) => n.as_i64().unwrap_or(DEFAULT_EXECUTION_TIMEOUT),
+            _ => DEFAULT_EXECUTION_TIMEOUT,
+        }
+    }
+    if let Some(steps) = rendered.get("mainSteps").and_then(Value::as_array) {
+        return steps.iter().map(|s| limit(s.get("inputs").and_then(|i| i.get("timeoutSeconds")))).sum();
+    }
+    let plugins = rendered.get("runtimeConfig").and_then(Value::as_object);
+    plugins
+        .map(|p| {
+            p.values()
+                .flat_map(|plugin| match plugin.get("properties") {
+                    Some(Value::Array(props)) => props.iter().map(|p| limit(p.get("timeoutSeconds"))).collect(),
+                    Some(props @ Value::Object(_)) => vec![limit(props.get("timeoutSeconds"))],
+                    _ => vec![DEFAULT_EXECUTION_TIMEOUT],
+                })
+                .sum()
+        })
+        .unwrap_or(DEFAULT_EXECUTION_TIMEOUT)
 }
 
 fn targets_json(targets: &[Target]) -> Value {
@@ -838,6 +868,19 @@ mod tests {
         assert_eq!(elapsed(s, s + time::Duration::milliseconds(2440)), "PT2.44S");
         assert_eq!(elapsed(s, s + time::Duration::seconds(3)), "PT3S");
         assert_eq!(elapsed(s, s + time::Duration::milliseconds(13)), "PT0.013S");
+    }
+
+    #[test]
+    fn steps_time_limits_add_up() {
+        let two_steps = serde_json::json!({"mainSteps": [
+            {"name": "a", "inputs": {"timeoutSeconds": "100"}},
+            {"name": "b", "inputs": {"timeoutSeconds": 50}},
+            {"name": "c", "inputs": {}}]});
+        assert_eq!(steps_time_limit(&two_steps), 100 + 50 + DEFAULT_EXECUTION_TIMEOUT);
+        let one_plugin = serde_json::json!({"runtimeConfig": {"aws:runShellScript": {"properties": [
+            {"id": "0.aws:runShellScript", "timeoutSeconds": "2"}]}}});
+        assert_eq!(steps_time_limit(&one_plugin), 2);
+        assert_eq!(steps_time_limit(&serde_json::json!({})), DEFAULT_EXECUTION_TIMEOUT);
     }
 
     #[test]
