@@ -70,16 +70,26 @@ fn request_tag_context(tags: &[(String, String)]) -> Vec<(String, Vec<String>)> 
 /// The ARN of a managed instance and its tags as condition keys (no tags when it does not
 /// exist: the handler then answers that it does not).
 async fn managed_instance(state: &AppState, ctx: &RequestContext, action: &str, id: &str) -> Result<Check, AuthzError> {
+    let instance = state.store.get_instance(id).await.map_err(|e| AuthzError::Internal(e.to_string()))?;
+    Ok(instance_check(ctx, action, id, instance.as_ref()))
+}
+
+/// The check on a managed instance already read (or known to be absent).
+fn instance_check(
+    ctx: &RequestContext,
+    action: &str,
+    id: &str,
+    instance: Option<&corral_store::ManagedInstance>,
+) -> Check {
     let arn = format!("arn:aws:ssm:{}:{}:managed-instance/{id}", ctx.region, ctx.account_id());
     let mut check = Check::new(action, arn);
-    let instance = state.store.get_instance(id).await.map_err(|e| AuthzError::Internal(e.to_string()))?;
     if let Some(instance) = instance.filter(|i| i.account_id == ctx.account_id()) {
-        for tag in instance.tags {
+        for tag in &instance.tags {
             check.context.push((format!("ssm:resourceTag/{}", tag.key), vec![tag.value.clone()]));
-            check.context.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value]));
+            check.context.push((format!("aws:ResourceTag/{}", tag.key), vec![tag.value.clone()]));
         }
     }
-    Ok(check)
+    check
 }
 
 /// The ARN of a document (AWS-owned ones have an empty account field), with its tags as
@@ -179,10 +189,9 @@ pub async fn checks_for(
                 vec![document(state, ctx, action, field(input, "DocumentName").unwrap_or_default(), true).await?];
             let (ids, targets) = commands::targets_from_json(input);
             match commands::resolve_targets(state, ctx, &ids, &targets).await {
+                // Resolution read each instance with its tags already.
                 Ok(instances) => {
-                    for instance in instances {
-                        checks.push(managed_instance(state, ctx, action, &instance.instance_id).await?);
-                    }
+                    checks.extend(instances.iter().map(|i| instance_check(ctx, action, &i.instance_id, Some(i))));
                 }
                 // The handler answers the resolution error; the instances named are still
                 // checked, so a refusal never reveals which of them exist.

@@ -14,15 +14,12 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 
+use crate::authz;
 use crate::state::AppState;
-use crate::{audit, authz};
 
-fn text(status: StatusCode, code: &str, message: &str) -> Response {
+fn error(status: StatusCode, request_id: &str, code: &str, message: &str) -> Response {
     let body = corral_wire::json::error_body(code, message);
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
-    response
+    crate::edge::respond(status, corral_api::model::Protocol::Json, request_id, body)
 }
 
 /// `GET /corral/v1/commands/{command_id}/invocations/{instance_id}/output`.
@@ -37,10 +34,9 @@ pub async fn invocation_output(
         Ok(ctx) => ctx,
         Err(e) => {
             let w = e.to_wire(corral_api::model::Protocol::Json);
-            return text(StatusCode::FORBIDDEN, &w.code, &w.message);
+            return error(StatusCode::FORBIDDEN, &crate::ids::new_request_id(), &w.code, &w.message);
         }
     };
-    let now = ctx.received_at;
     let query: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
     let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let stream = param("stream").unwrap_or_else(|| "stdout".to_string());
@@ -84,24 +80,15 @@ pub async fn invocation_output(
     }
     .await;
 
-    let event = audit::Event {
-        caller: audit::Caller::of(&ctx),
-        event_source: "ssm.amazonaws.com".to_string(),
-        event_name: "GetCommandInvocationOutput".to_string(),
+    let call = crate::edge::SideCall {
+        event_source: "ssm.amazonaws.com",
+        event_name: "GetCommandInvocationOutput",
         read_only: true,
-        request_id: ctx.request_id.clone(),
-        event_time: now,
-        source_ip: peer.ip().to_string(),
-        user_agent: ctx.user_agent.clone(),
-        host: parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string),
-        request: Some(
-            serde_json::json!({"CommandId": command_id, "InstanceId": instance_id, "Stream": stream, "PluginName": plugin}),
-        ),
-        response: None,
-        error: outcome.as_ref().err().map(|(_, code, message)| (code.to_string(), message.clone())),
+        request: serde_json::json!({"CommandId": command_id, "InstanceId": instance_id, "Stream": stream, "PluginName": plugin}),
     };
-    if state.config.audit_enabled && state.audit_writer.append(audit::record(&event)).await.is_err() {
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal error");
+    let failure = outcome.as_ref().err().map(|(_, code, message)| (*code, message.as_str()));
+    if crate::edge::audit_side_call(&state, Some(&ctx), peer, &parts.headers, call, failure).await.is_err() {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &ctx.request_id, "InternalServerError", "Internal error");
     }
     match outcome {
         Ok(body) => {
@@ -114,6 +101,6 @@ pub async fn invocation_output(
             }
             response
         }
-        Err((status, code, message)) => text(status, code, &message),
+        Err((status, code, message)) => error(status, &ctx.request_id, code, &message),
     }
 }

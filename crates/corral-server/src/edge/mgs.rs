@@ -23,11 +23,11 @@ use http::{HeaderValue, StatusCode};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use crate::authz;
 use crate::context::{PrincipalKind, RequestContext};
 use crate::edge::error::EdgeError;
 use crate::engine::hub::Outbound;
 use crate::state::AppState;
-use crate::{audit, authz};
 
 /// The signing name of the ssmmessages endpoints.
 pub const SIGNING_NAME: &str = "ssmmessages";
@@ -145,8 +145,8 @@ async fn authenticate_agent(
     Ok(AgentCaller { ctx })
 }
 
-/// Records an ssmmessages call in the audit trail (never blocks the agent on failure: the
-/// channel is only as good as the records behind it, so a failure refuses the call).
+/// Records an ssmmessages call in the audit trail; a record that cannot be written refuses
+/// the call.
 async fn record(
     state: &AppState,
     caller: Option<&RequestContext>,
@@ -156,32 +156,14 @@ async fn record(
     instance_id: &str,
     error: Option<&MgsError>,
 ) -> Result<(), MgsError> {
-    if !state.config.audit_enabled {
-        return Ok(());
-    }
-    let now = OffsetDateTime::now_utc();
-    let caller = match caller {
-        Some(ctx) => audit::Caller::of(ctx),
-        None => audit::Caller::Anonymous {
-            account_id: state.default_account_id.clone(),
-            region: state.config.region.clone(),
-        },
-    };
-    let event = audit::Event {
-        caller,
-        event_source: "ssmmessages.amazonaws.com".to_string(),
-        event_name: event_name.to_string(),
+    let call = crate::edge::SideCall {
+        event_source: "ssmmessages.amazonaws.com",
+        event_name,
         read_only: false,
-        request_id: crate::ids::new_request_id(),
-        event_time: now,
-        source_ip: peer.ip().to_string(),
-        user_agent: headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string),
-        host: headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string),
-        request: Some(serde_json::json!({ "ChannelId": instance_id })),
-        response: None,
-        error: error.map(|e| (e.code.to_string(), e.message.clone())),
+        request: serde_json::json!({ "ChannelId": instance_id }),
     };
-    state.audit_writer.append(audit::record(&event)).await.map_err(|e| {
+    let error = error.map(|e| (e.code, e.message.as_str()));
+    crate::edge::audit_side_call(state, caller, peer, headers, call, error).await.map_err(|e| {
         tracing::error!(error = %e, "could not write the audit record of an ssmmessages call");
         MgsError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerException", "Internal error")
     })

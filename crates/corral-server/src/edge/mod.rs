@@ -466,6 +466,56 @@ pub async fn authenticate_request(
     })
 }
 
+/// A call outside the AWS API router (the agent's ssmmessages channel, Corral's `/corral/`
+/// API), as its audit record describes it.
+pub struct SideCall<'a> {
+    /// `ssmmessages.amazonaws.com`, `ssm.amazonaws.com`.
+    pub event_source: &'a str,
+    /// The operation's name.
+    pub event_name: &'a str,
+    /// Whether it only reads.
+    pub read_only: bool,
+    /// Its parameters.
+    pub request: serde_json::Value,
+}
+
+/// Appends the audit record of a [`SideCall`] (a no-op with the trail switched off). A caller
+/// that did not authenticate is recorded as anonymous in the deployment's first account.
+pub async fn audit_side_call(
+    state: &AppState,
+    caller: Option<&RequestContext>,
+    peer: SocketAddr,
+    headers: &http::HeaderMap,
+    call: SideCall<'_>,
+    error: Option<(&str, &str)>,
+) -> Result<(), String> {
+    if !state.config.audit_enabled {
+        return Ok(());
+    }
+    let header = |name: http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let event = audit::Event {
+        caller: match caller {
+            Some(ctx) => audit::Caller::of(ctx),
+            None => audit::Caller::Anonymous {
+                account_id: state.default_account_id.clone(),
+                region: state.config.region.clone(),
+            },
+        },
+        event_source: call.event_source.to_string(),
+        event_name: call.event_name.to_string(),
+        read_only: call.read_only,
+        request_id: caller.map(|c| c.request_id.clone()).unwrap_or_else(crate::ids::new_request_id),
+        event_time: caller.map(|c| c.received_at).unwrap_or_else(OffsetDateTime::now_utc),
+        source_ip: peer.ip().to_string(),
+        user_agent: header(http::header::USER_AGENT),
+        host: header(http::header::HOST),
+        request: Some(call.request),
+        response: None,
+        error: error.map(|(code, message)| (code.to_string(), message.to_string())),
+    };
+    state.audit_writer.append(audit::record(&event)).await
+}
+
 fn route_ref(route: &Route) -> authz::targets::Op {
     match route {
         Route::Ssm(op) => authz::targets::Op::Ssm(*op),
@@ -494,7 +544,7 @@ fn log_edge_error(e: EdgeError, protocol: Protocol) -> WireError {
     e.to_wire(protocol)
 }
 
-fn respond(status: StatusCode, protocol: Protocol, request_id: &str, body: Vec<u8>) -> Response {
+pub(crate) fn respond(status: StatusCode, protocol: Protocol, request_id: &str, body: Vec<u8>) -> Response {
     let content_type = match protocol {
         Protocol::Json => corral_wire::json::CONTENT_TYPE,
         Protocol::Query => "text/xml",

@@ -182,9 +182,8 @@ pub async fn lookup_events(
             if d != digest {
                 return Err(bad());
             }
-            let ms: i128 = ms.parse().map_err(|_| bad())?;
             let seq: i64 = seq.parse().map_err(|_| bad())?;
-            let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).map_err(|_| bad())?;
+            let t = pagination::time_from_cursor(ms).ok_or_else(bad)?;
             Some((t, seq))
         }
     };
@@ -194,7 +193,7 @@ pub async fn lookup_events(
     records.truncate(limit);
     let next_token = if more {
         records.last().map(|r| {
-            let ms = r.record.event_time.unix_timestamp_nanos() / 1_000_000;
+            let ms = pagination::time_cursor(r.record.event_time);
             pagination::encode("events", &format!("{digest}|{ms}|{}", r.seq))
         })
     } else {

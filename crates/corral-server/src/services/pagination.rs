@@ -19,6 +19,17 @@ pub fn decode(kind: &str, token: &str) -> Option<String> {
     (k == kind).then(|| cursor.to_string())
 }
 
+/// A time as a cursor part: epoch milliseconds (what the store keeps), so cursors sort and
+/// compare as the rows do.
+pub fn time_cursor(t: time::OffsetDateTime) -> i128 {
+    t.unix_timestamp_nanos() / 1_000_000
+}
+
+/// The time of a cursor part written by [`time_cursor`]; `None` when it is not one.
+pub fn time_from_cursor(part: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(part.parse::<i128>().ok()?.checked_mul(1_000_000)?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,7 +163,7 @@ fn to_wire(a: &Activation, now: OffsetDateTime) -> WireActivation {
 }
 
 fn cursor_of(a: &Activation) -> String {
-    format!("{}|{}", a.created_date.unix_timestamp_nanos() / 1_000_000, a.activation_id)
+    format!("{}|{}", pagination::time_cursor(a.created_date), a.activation_id)
 }
 
 /// `DescribeActivations`: filters on `ActivationIds`, `DefaultInstanceName`, `IamRole` (values

@@ -512,14 +512,6 @@ fn page_size(max_results: Option<i32>) -> usize {
     max_results.map(|m| m.clamp(1, 50) as usize).unwrap_or(50)
 }
 
-fn millis(t: OffsetDateTime) -> i128 {
-    t.unix_timestamp_nanos() / 1_000_000
-}
-
-fn from_millis(ms: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(ms.parse::<i128>().ok()? * 1_000_000).ok()
-}
-
 async fn roll_up_commands(
     state: &AppState,
     ctx: &RequestContext,
@@ -566,7 +558,7 @@ pub async fn list_commands(
         Some(t) => {
             let cursor = pagination::decode("commands", t).ok_or_else(bad_token)?;
             let (ms, id) = cursor.split_once('|').ok_or_else(bad_token)?;
-            Some((from_millis(ms).ok_or_else(bad_token)?, id.to_string()))
+            Some((pagination::time_from_cursor(ms).ok_or_else(bad_token)?, id.to_string()))
         }
         None => None,
     };
@@ -600,7 +592,7 @@ pub async fn list_commands(
         }
     }
     let next_token = if more {
-        page.last().map(|(at, id, _)| pagination::encode("commands", &format!("{}|{id}", millis(*at))))
+        page.last().map(|(at, id, _)| pagination::encode("commands", &format!("{}|{id}", pagination::time_cursor(*at))))
     } else {
         None
     };
@@ -678,7 +670,7 @@ pub async fn list_command_invocations(
             let cursor = pagination::decode("invocations", t).ok_or_else(bad_token)?;
             let mut parts = cursor.splitn(3, '|');
             let (ms, cmd, inst) = (parts.next(), parts.next(), parts.next());
-            match (ms.and_then(from_millis), cmd, inst) {
+            match (ms.and_then(pagination::time_from_cursor), cmd, inst) {
                 (Some(at), Some(cmd), Some(inst)) => Some((at, cmd.to_string(), inst.to_string())),
                 _ => return Err(bad_token()),
             }
@@ -725,8 +717,9 @@ pub async fn list_command_invocations(
         }
     }
     let next_token = if more {
-        page.last()
-            .map(|(at, cmd, inst, _)| pagination::encode("invocations", &format!("{}|{cmd}|{inst}", millis(*at))))
+        page.last().map(|(at, cmd, inst, _)| {
+            pagination::encode("invocations", &format!("{}|{cmd}|{inst}", pagination::time_cursor(*at)))
+        })
     } else {
         None
     };
