@@ -153,6 +153,34 @@ async fn commands_run_on_real_agents_by_id_and_by_tag_under_rate_controls() {
     let missing = full_output(&server, &id, "mi-00000000000000000", "stdout").await;
     assert_eq!(missing.0, 400);
     assert!(missing.1.contains("InvocationDoesNotExist"), "{}", missing.1);
+    // Unsigned: refused, and the refusal is in the trail with the reads.
+    let unsigned = server
+        .http()
+        .get(format!("{}/corral/v1/commands/{id}/invocations/{}/output", server.endpoint, agents[0].instance_id))
+        .send()
+        .await
+        .expect("unsigned GET");
+    assert_eq!(unsigned.status().as_u16(), 403);
+    assert!(unsigned.text().await.unwrap_or_default().contains("MissingAuthenticationToken"));
+    let (key, secret) = server.admin_credentials();
+    let lookup = RawRequest::json(
+        &server,
+        "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+        r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"GetCommandInvocationOutput"}]}"#,
+    )
+    .sign(&key, &secret, None, "cloudtrail", time::OffsetDateTime::now_utc())
+    .send(&server)
+    .await;
+    let events: serde_json::Value = serde_json::from_str(&lookup.text).expect("LookupEvents json");
+    let records: Vec<serde_json::Value> = events["Events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| serde_json::from_str(e["CloudTrailEvent"].as_str()?).ok())
+        .collect();
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(records.iter().any(|r| r["errorCode"] == "MissingAuthenticationTokenException"), "{records:?}");
+    assert!(records.iter().any(|r| r["errorCode"] == "InvocationDoesNotExist"), "{records:?}");
 
     // A document of your own, YAML, two steps and a parameter with a default: each step's
     // result is read by its name.

@@ -33,7 +33,23 @@ pub async fn invocation_output(
     let ctx = match crate::edge::authenticate_request(&state, peer, &parts, b"", "ssm").await {
         Ok(ctx) => ctx,
         Err(e) => {
+            // Refusals land in the trail too, as every request does.
             let w = e.to_wire(corral_api::model::Protocol::Json);
+            let call = crate::edge::SideCall {
+                event_source: "ssm.amazonaws.com",
+                event_name: "GetCommandInvocationOutput",
+                read_only: true,
+                request: serde_json::json!({"CommandId": command_id, "InstanceId": instance_id}),
+            };
+            let failure = Some((w.code.as_str(), w.message.as_str()));
+            if crate::edge::audit_side_call(&state, None, peer, &parts.headers, call, failure).await.is_err() {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &crate::ids::new_request_id(),
+                    "InternalServerError",
+                    "Internal error",
+                );
+            }
             return error(StatusCode::FORBIDDEN, &crate::ids::new_request_id(), &w.code, &w.message);
         }
     };
