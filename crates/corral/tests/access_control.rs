@@ -10,34 +10,6 @@ const TIER: &str = "/ssm/managed-instance/activation-tier";
 const READ_ONLY: &str = "arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess";
 const FULL: &str = "arn:aws:iam::aws:policy/AmazonSSMFullAccess";
 
-/// Creates a user with the given managed policies and inline policy; returns its key pair.
-async fn user(server: &TestServer, name: &str, managed: &[&str], inline: Option<&str>) -> (String, String) {
-    let r = server.iam(&format!("Action=CreateUser&UserName={name}")).await;
-    assert_eq!(r.status, 200, "CreateUser: {}", r.text);
-    for arn in managed {
-        let r = server.iam(&format!("Action=AttachUserPolicy&UserName={name}&PolicyArn={}", form_encode(arn))).await;
-        assert_eq!(r.status, 200, "AttachUserPolicy: {}", r.text);
-    }
-    if let Some(doc) = inline {
-        let r = server
-            .iam(&format!("Action=PutUserPolicy&UserName={name}&PolicyName=inline&PolicyDocument={}", form_encode(doc)))
-            .await;
-        assert_eq!(r.status, 200, "PutUserPolicy: {}", r.text);
-    }
-    let r = server.iam(&format!("Action=CreateAccessKey&UserName={name}")).await;
-    assert_eq!(r.status, 200, "CreateAccessKey: {}", r.text);
-    let pick = |tag: &str| {
-        let start = r.text.find(&format!("<{tag}>")).expect(tag) + tag.len() + 2;
-        let end = r.text[start..].find(&format!("</{tag}>")).expect(tag) + start;
-        r.text[start..end].to_string()
-    };
-    (pick("AccessKeyId"), pick("SecretAccessKey"))
-}
-
-fn ssm_as(server: &TestServer, key: &(String, String)) -> aws_sdk_ssm::Client {
-    aws_sdk_ssm::Client::new(&server.sdk_config_with(&key.0, &key.1, None))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_user_can_read_but_not_change() {
     let (_dir, server) = TestServer::start_fresh();
@@ -274,7 +246,7 @@ async fn the_trail_records_allowed_and_denied_calls_without_secrets() {
     let _ = ssm.update_service_setting().setting_id(TIER).setting_value("advanced").send().await.expect_err("denied");
     ssm.get_service_setting().setting_id(TIER).send().await.expect("allowed");
 
-    let trail = aws_sdk_cloudtrail_lookup(&server, "Username", "alice").await;
+    let trail = trail_lookup(&server, "Username", "alice").await;
     let denied = trail.iter().find(|e| e["eventName"] == "UpdateServiceSetting").expect("the denied call is recorded");
     assert_eq!(denied["errorCode"], "AccessDeniedException");
     assert_eq!(denied["userIdentity"]["userName"], "alice");
@@ -293,7 +265,7 @@ async fn the_trail_records_allowed_and_denied_calls_without_secrets() {
     assert_eq!(times, sorted);
 
     // No secret appears in any record.
-    let everything = aws_sdk_cloudtrail_lookup(&server, "", "").await;
+    let everything = trail_lookup(&server, "", "").await;
     let text = serde_json::to_string(&everything).expect("json");
     let (_, admin_secret) = server.admin_credentials();
     for secret in [
@@ -310,38 +282,6 @@ async fn the_trail_records_allowed_and_denied_calls_without_secrets() {
     assert!(everything.iter().any(|e| e["eventName"] == "RegisterManagedInstance"), "agent calls are recorded too");
     assert!(everything.iter().any(|e| e["eventName"] == "CreateAccessKey"
         && e["responseElements"]["accessKey"]["secretAccessKey"] == "HIDDEN_DUE_TO_SECURITY_REASONS"));
-}
-
-/// Reads the whole trail (all pages) through LookupEvents with one attribute (or none).
-async fn aws_sdk_cloudtrail_lookup(server: &TestServer, key: &str, value: &str) -> Vec<serde_json::Value> {
-    let (k, s) = server.admin_credentials();
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut body = serde_json::json!({"MaxResults": 7});
-        if !key.is_empty() {
-            body["LookupAttributes"] = serde_json::json!([{"AttributeKey": key, "AttributeValue": value}]);
-        }
-        if let Some(t) = &token {
-            body["NextToken"] = serde_json::json!(t);
-        }
-        let mut req = RawRequest::ssm(server, "x", &body.to_string());
-        req.headers.insert(
-            "x-amz-target",
-            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents".parse().expect("target"),
-        );
-        let resp = req.sign(&k, &s, None, "cloudtrail", time::OffsetDateTime::now_utc()).send(server).await;
-        assert_eq!(resp.status, 200, "{}", resp.text);
-        let v: serde_json::Value = serde_json::from_str(&resp.text).expect("json");
-        for e in v["Events"].as_array().expect("Events") {
-            out.push(serde_json::from_str(e["CloudTrailEvent"].as_str().expect("record")).expect("record json"));
-        }
-        match v["NextToken"].as_str() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,7 +392,7 @@ async fn an_acknowledged_change_and_its_record_survive_kill_9() {
     let id = out.activation_id().expect("id").to_string();
     server.kill9();
     let server = TestServer::start(&data, StartOptions::default()).expect("restart");
-    let records = aws_sdk_cloudtrail_lookup(&server, "EventName", "CreateActivation").await;
+    let records = trail_lookup(&server, "EventName", "CreateActivation").await;
     assert_eq!(records.len(), 1);
     // The record carries the response (staged before the write), with the code hidden.
     assert_eq!(records[0]["responseElements"]["activationId"], id.as_str());

@@ -121,20 +121,58 @@ async fn document(
     Ok(check)
 }
 
-fn iam_arn(ctx: &RequestContext, kind: &str, name: &str) -> String {
-    format!("arn:aws:iam::{}:{kind}/{name}", ctx.account_id())
+/// The ARN an IAM entity of `kind` with `path` and `name` has (or would have) in the caller's
+/// account.
+fn iam_arn(ctx: &RequestContext, kind: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{}:{kind}{path}{name}", ctx.account_id())
 }
 
-/// The user a call is about: the named one, or the caller when the name may be omitted.
-fn user_or_caller(ctx: &RequestContext, input: &Value) -> String {
+fn store_error(e: corral_store::StoreError) -> AuthzError {
+    AuthzError::Internal(e.to_string())
+}
+
+/// The stored ARN of the role a request names (by name, `path/name` or ARN), or, when no role
+/// matches, the ARN as given.
+async fn role_arn(state: &AppState, ctx: &RequestContext, reference: &str) -> Result<String, AuthzError> {
+    use crate::services::iam::roles::{resolve_reference, RoleReference};
+    let reference = RoleReference::parse(reference);
+    Ok(match resolve_reference(state, ctx.account_id(), &reference).await.map_err(store_error)? {
+        Some(role) => role.arn,
+        None => reference.arn_if_absent(ctx.account_id()),
+    })
+}
+
+/// `iam:PassRole` on the role a request hands to Systems Manager (an activation's or an
+/// instance's role, a command's service role): whoever may pass a role may get its
+/// credentials through a managed instance, so AWS requires it, scoped to `ssm.amazonaws.com`.
+async fn pass_role_to_ssm(state: &AppState, ctx: &RequestContext, reference: &str) -> Result<Check, AuthzError> {
+    let mut pass = Check::new("iam:PassRole", role_arn(state, ctx, reference).await?);
+    pass.context.push(("iam:PassedToService".to_string(), vec!["ssm.amazonaws.com".to_string()]));
+    Ok(pass)
+}
+
+/// The stored ARN of a group, or the ARN a group of that name at `/` would have.
+async fn group_arn(state: &AppState, ctx: &RequestContext, name: &str) -> Result<String, AuthzError> {
+    Ok(match state.store.get_group(ctx.account_id(), name).await.map_err(store_error)? {
+        Some(group) => group.arn,
+        None => iam_arn(ctx, "group", "/", name),
+    })
+}
+
+/// The user a call is about (the named one, or the caller when the name may be omitted), by
+/// its stored ARN.
+async fn user_or_caller(state: &AppState, ctx: &RequestContext, input: &Value) -> Result<String, AuthzError> {
     let name = field(input, "UserName").map(str::to_string).or_else(|| match &ctx.principal.kind {
         PrincipalKind::User { user_name } | PrincipalKind::UserSession { user_name } => Some(user_name.clone()),
         PrincipalKind::AssumedRole { .. } => None,
     });
-    match name {
-        Some(n) => iam_arn(ctx, "user", &n),
-        None => ctx.principal.arn.clone(),
-    }
+    let Some(name) = name else {
+        return Ok(ctx.principal.arn.clone());
+    };
+    Ok(match state.store.get_user(ctx.account_id(), &name).await.map_err(store_error)? {
+        Some(user) => user.arn,
+        None => iam_arn(ctx, "user", "/", &name),
+    })
 }
 
 /// What `op` needs, given its input. Empty when AWS requires no permission (e.g.
@@ -152,18 +190,29 @@ pub async fn checks_for(
     let all = || vec![Check::new(action, "*")];
     Ok(match op {
         Op::Ssm(S::GetServiceSetting | S::UpdateServiceSetting | S::ResetServiceSetting) => {
+            // Authorised on the setting the handler will change, never on the ARN as sent.
+            use crate::services::ssm::settings;
             let id = field(input, "SettingId").unwrap_or_default();
-            let arn = if id.starts_with("arn:") {
-                id.to_string()
-            } else {
-                format!("arn:aws:ssm:{}:{}:servicesetting{id}", ctx.region, ctx.account_id())
+            let arn = match settings::resolve(ctx, id) {
+                Ok(setting) => settings::setting_arn(ctx, setting),
+                // The handler answers that no such setting exists.
+                Err(_) if id.starts_with("arn:") => id.to_string(),
+                Err(_) => format!("arn:aws:ssm:{}:{}:servicesetting{id}", ctx.region, ctx.account_id()),
             };
             vec![Check::new(action, arn)]
         }
+        // The instances will act with the role: handing it over needs iam:PassRole on it.
         Op::Ssm(S::CreateActivation) => {
             let mut check = Check::new(action, "*");
             check.context = request_tag_context(&tag_pairs(input, "Tags"));
-            vec![check]
+            vec![check, pass_role_to_ssm(state, ctx, field(input, "IamRole").unwrap_or_default()).await?]
+        }
+        Op::Ssm(S::UpdateManagedInstanceRole) => {
+            let id = field(input, "InstanceId").unwrap_or_default();
+            vec![
+                managed_instance(state, ctx, action, id).await?,
+                pass_role_to_ssm(state, ctx, field(input, "IamRole").unwrap_or_default()).await?,
+            ]
         }
         Op::Ssm(S::DescribeActivations | S::DeleteActivation | S::DescribeInstanceInformation) => all(),
         Op::Ssm(S::CreateDocument) => {
@@ -202,19 +251,12 @@ pub async fn checks_for(
                 }
             }
             if let Some(role) = field(input, "ServiceRoleArn") {
-                let mut pass = Check::new("iam:PassRole", role);
-                pass.context.push(("iam:PassedToService".to_string(), vec!["ssm.amazonaws.com".to_string()]));
-                checks.push(pass);
+                checks.push(pass_role_to_ssm(state, ctx, role).await?);
             }
             checks
         }
         Op::Ssm(S::ListCommands | S::ListCommandInvocations | S::GetCommandInvocation | S::CancelCommand) => all(),
-        Op::Ssm(
-            S::DeregisterManagedInstance
-            | S::UpdateManagedInstanceRole
-            | S::UpdateInstanceInformation
-            | S::ListInstanceAssociations,
-        ) => {
+        Op::Ssm(S::DeregisterManagedInstance | S::UpdateInstanceInformation | S::ListInstanceAssociations) => {
             let id = field(input, "InstanceId").unwrap_or_default();
             vec![managed_instance(state, ctx, action, id).await?]
         }
@@ -247,12 +289,18 @@ pub async fn checks_for(
         ) => Vec::new(),
         // AWS requires no permission to ask who you are or for your own session token.
         Op::Sts(T::GetCallerIdentity | T::GetSessionToken) => Vec::new(),
-        Op::Sts(T::AssumeRole) => vec![Check::new(action, field(input, "RoleArn").unwrap_or("*"))],
+        Op::Sts(T::AssumeRole) => {
+            let arn = field(input, "RoleArn").unwrap_or("*");
+            vec![Check::new(action, role_arn(state, ctx, arn).await?)]
+        }
         Op::Iam(op) => {
-            let name = |key: &str| field(input, key).unwrap_or_default().to_string();
+            // Every entity is resolved first and authorised on its stored ARN (real path,
+            // stored case); one that does not exist is authorised on the ARN it would have.
+            let name = |key: &str| field(input, key).unwrap_or_default();
+            let path = field(input, "Path").unwrap_or("/");
             let resource = match op {
-                I::CreateUser
-                | I::GetUser
+                I::CreateUser => iam_arn(ctx, "user", path, name("UserName")),
+                I::GetUser
                 | I::DeleteUser
                 | I::TagUser
                 | I::UntagUser
@@ -268,9 +316,9 @@ pub async fn checks_for(
                 | I::GetUserPolicy
                 | I::ListUserPolicies
                 | I::DeleteUserPolicy
-                | I::ListGroupsForUser => user_or_caller(ctx, input),
-                I::CreateRole
-                | I::GetRole
+                | I::ListGroupsForUser => user_or_caller(state, ctx, input).await?,
+                I::CreateRole => iam_arn(ctx, "role", path, name("RoleName")),
+                I::GetRole
                 | I::DeleteRole
                 | I::AttachRolePolicy
                 | I::DetachRolePolicy
@@ -282,9 +330,9 @@ pub async fn checks_for(
                 | I::TagRole
                 | I::UntagRole
                 | I::ListRoleTags
-                | I::UpdateAssumeRolePolicy => iam_arn(ctx, "role", &name("RoleName")),
-                I::CreateGroup
-                | I::GetGroup
+                | I::UpdateAssumeRolePolicy => role_arn(state, ctx, name("RoleName")).await?,
+                I::CreateGroup => iam_arn(ctx, "group", path, name("GroupName")),
+                I::GetGroup
                 | I::DeleteGroup
                 | I::AddUserToGroup
                 | I::RemoveUserFromGroup
@@ -294,19 +342,33 @@ pub async fn checks_for(
                 | I::PutGroupPolicy
                 | I::GetGroupPolicy
                 | I::ListGroupPolicies
-                | I::DeleteGroupPolicy => iam_arn(ctx, "group", &name("GroupName")),
-                I::CreatePolicy => iam_arn(ctx, "policy", &name("PolicyName")),
+                | I::DeleteGroupPolicy => group_arn(state, ctx, name("GroupName")).await?,
+                I::CreatePolicy => iam_arn(ctx, "policy", path, name("PolicyName")),
+                // Policies are looked up by their exact ARN: the ARN as sent is the stored one
+                // or names nothing.
                 I::GetPolicy
                 | I::GetPolicyVersion
                 | I::CreatePolicyVersion
                 | I::ListPolicyVersions
                 | I::DeletePolicyVersion
-                | I::DeletePolicy => name("PolicyArn"),
+                | I::DeletePolicy => name("PolicyArn").to_string(),
                 I::ListUsers | I::ListRoles | I::ListGroups | I::ListPolicies => "*".to_string(),
             };
             let mut check = Check::new(action, resource);
             if matches!(op, I::CreateUser | I::CreateRole | I::TagUser | I::TagRole | I::CreatePolicy) {
                 check.context = request_tag_context(&tag_pairs(input, "Tags"));
+            }
+            if matches!(
+                op,
+                I::AttachUserPolicy
+                    | I::DetachUserPolicy
+                    | I::AttachGroupPolicy
+                    | I::DetachGroupPolicy
+                    | I::AttachRolePolicy
+                    | I::DetachRolePolicy
+            ) {
+                // IAM's condition key for scoping which policies may be attached.
+                check.context.push(("iam:PolicyARN".to_string(), vec![name("PolicyArn").to_string()]));
             }
             vec![check]
         }

@@ -176,13 +176,12 @@ pub async fn assume_role(
             ctx.principal.arn, input.role_arn
         ))
     };
-    // arn:aws:iam::<account>:role/<path/>name
-    let role_name = input
-        .role_arn
-        .strip_prefix(&format!("arn:aws:iam::{}:role/", ctx.account_id()))
-        .and_then(|rest| rest.rsplit('/').next())
+    // The ARN must be the role's stored ARN exactly, path and case included: the edge
+    // authorised sts:AssumeRole on that ARN, and any other spelling names no role.
+    let reference = crate::services::iam::roles::RoleReference::Arn(&input.role_arn);
+    let role = crate::services::iam::roles::resolve_reference(state, ctx.account_id(), &reference)
+        .await?
         .ok_or_else(denied)?;
-    let role = state.store.get_role(ctx.account_id(), role_name).await?.ok_or_else(denied)?;
     let trust = corral_iam::policy::parse(&role.assume_role_policy_document, corral_iam::policy::PolicyKind::Trust)
         .map_err(|_| denied())?;
     // A role session is trusted through its role's ARN, path included (trust policies name it).

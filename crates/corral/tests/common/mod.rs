@@ -638,3 +638,65 @@ where
     }
     false
 }
+
+// === Users with policies, and the trail ===
+
+/// Creates a user with the given managed policies and inline policy; returns its key pair.
+pub async fn user(server: &TestServer, name: &str, managed: &[&str], inline: Option<&str>) -> (String, String) {
+    let r = server.iam(&format!("Action=CreateUser&UserName={name}")).await;
+    assert_eq!(r.status, 200, "CreateUser: {}", r.text);
+    for arn in managed {
+        let r = server.iam(&format!("Action=AttachUserPolicy&UserName={name}&PolicyArn={}", form_encode(arn))).await;
+        assert_eq!(r.status, 200, "AttachUserPolicy: {}", r.text);
+    }
+    if let Some(doc) = inline {
+        let r = server
+            .iam(&format!("Action=PutUserPolicy&UserName={name}&PolicyName=inline&PolicyDocument={}", form_encode(doc)))
+            .await;
+        assert_eq!(r.status, 200, "PutUserPolicy: {}", r.text);
+    }
+    let r = server.iam(&format!("Action=CreateAccessKey&UserName={name}")).await;
+    assert_eq!(r.status, 200, "CreateAccessKey: {}", r.text);
+    let pick = |tag: &str| {
+        let start = r.text.find(&format!("<{tag}>")).expect(tag) + tag.len() + 2;
+        let end = r.text[start..].find(&format!("</{tag}>")).expect(tag) + start;
+        r.text[start..end].to_string()
+    };
+    (pick("AccessKeyId"), pick("SecretAccessKey"))
+}
+
+pub fn ssm_as(server: &TestServer, key: &(String, String)) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&server.sdk_config_with(&key.0, &key.1, None))
+}
+
+/// Reads the whole trail (all pages) through LookupEvents with one attribute (or none).
+pub async fn trail_lookup(server: &TestServer, key: &str, value: &str) -> Vec<serde_json::Value> {
+    let (k, s) = server.admin_credentials();
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = serde_json::json!({"MaxResults": 7});
+        if !key.is_empty() {
+            body["LookupAttributes"] = serde_json::json!([{"AttributeKey": key, "AttributeValue": value}]);
+        }
+        if let Some(t) = &token {
+            body["NextToken"] = serde_json::json!(t);
+        }
+        let mut req = RawRequest::ssm(server, "x", &body.to_string());
+        req.headers.insert(
+            "x-amz-target",
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents".parse().expect("target"),
+        );
+        let resp = req.sign(&k, &s, None, "cloudtrail", time::OffsetDateTime::now_utc()).send(server).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        let v: serde_json::Value = serde_json::from_str(&resp.text).expect("json");
+        for e in v["Events"].as_array().expect("Events") {
+            out.push(serde_json::from_str(e["CloudTrailEvent"].as_str().expect("record")).expect("record json"));
+        }
+        match v["NextToken"].as_str() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    out
+}

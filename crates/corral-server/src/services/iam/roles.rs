@@ -49,6 +49,85 @@ pub async fn require_role(state: &AppState, account_id: &str, role_name: &str) -
         .ok_or_else(|| IamError::NoSuchEntity(format!("The role with name {role_name} cannot be found.")))
 }
 
+/// How a request names a role: by ARN, by name with its path (`service-role/Name`, as SSM's
+/// `IamRole` parameters accept), or by bare name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleReference<'a> {
+    /// A full ARN: names the role only if it equals the stored ARN exactly (path and case), as
+    /// policies compare ARNs; anything else names no role.
+    Arn(&'a str),
+    /// `path/Name`: the path must be the stored path.
+    PathAndName {
+        /// `/path/`, with its slashes.
+        path: String,
+        /// The last segment.
+        name: &'a str,
+    },
+    /// A bare name, looked up as IAM looks names up (case-insensitively).
+    Name(&'a str),
+}
+
+impl<'a> RoleReference<'a> {
+    /// Reads a reference from a request parameter.
+    pub fn parse(reference: &'a str) -> RoleReference<'a> {
+        if reference.starts_with("arn:") {
+            return RoleReference::Arn(reference);
+        }
+        match reference.rsplit_once('/') {
+            Some((path, name)) => {
+                RoleReference::PathAndName { path: format!("/{}/", path.trim_matches('/')).replace("//", "/"), name }
+            }
+            None => RoleReference::Name(reference),
+        }
+    }
+
+    /// The role name to look up: the ARN's last segment for an ARN of `account_id`.
+    fn lookup_name(&self, account_id: &str) -> Option<&'a str> {
+        match self {
+            RoleReference::Arn(arn) => arn
+                .strip_prefix(&format!("arn:aws:iam::{account_id}:role/"))
+                .and_then(|rest| rest.rsplit('/').next())
+                .filter(|n| !n.is_empty()),
+            RoleReference::PathAndName { name, .. } | RoleReference::Name(name) => {
+                Some(*name).filter(|n| !n.is_empty())
+            }
+        }
+    }
+
+    /// The ARN a reference to a role that does not exist is authorised on: the ARN as given, or
+    /// the one a role of that name and path would have.
+    pub fn arn_if_absent(&self, account_id: &str) -> String {
+        match self {
+            RoleReference::Arn(arn) => arn.to_string(),
+            RoleReference::PathAndName { path, name } => format!("arn:aws:iam::{account_id}:role{path}{name}"),
+            RoleReference::Name(name) => format!("arn:aws:iam::{account_id}:role/{name}"),
+        }
+    }
+}
+
+/// The stored role a reference names in `account_id`, if any. Authorisation must use the
+/// returned role's stored ARN: a lookup by name ignores case, and an ARN or path that differs
+/// from the stored one names no role, so a policy on `role/dev/*` or a deny on `role/Prod` can
+/// never be slipped past by spelling the role another way.
+pub async fn resolve_reference(
+    state: &AppState,
+    account_id: &str,
+    reference: &RoleReference<'_>,
+) -> Result<Option<IamRole>, StoreError> {
+    let Some(name) = reference.lookup_name(account_id) else {
+        return Ok(None);
+    };
+    let Some(role) = state.store.get_role(account_id, name).await? else {
+        return Ok(None);
+    };
+    let same = match reference {
+        RoleReference::Arn(arn) => role.arn == *arn,
+        RoleReference::PathAndName { path, .. } => role.path == *path,
+        RoleReference::Name(_) => true,
+    };
+    Ok(same.then_some(role))
+}
+
 /// `CreateRole`.
 pub async fn create_role(
     state: &AppState,
@@ -203,5 +282,34 @@ pub async fn update_assume_role_policy(
         Ok(()) => Ok(()),
         Err(StoreError::NotFound) => Err(no_such_role(&input.role_name)),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoleReference;
+
+    #[test]
+    fn role_references_from_names_paths_and_arns() {
+        let acct = "111122223333";
+        let check = |reference: &str, lookup: Option<&str>, arn: &str| {
+            let r = RoleReference::parse(reference);
+            assert_eq!(r.lookup_name(acct), lookup, "{reference}");
+            assert_eq!(r.arn_if_absent(acct), arn, "{reference}");
+        };
+        check("SSMServiceRole", Some("SSMServiceRole"), "arn:aws:iam::111122223333:role/SSMServiceRole");
+        check(
+            "service-role/SSMServiceRole",
+            Some("SSMServiceRole"),
+            "arn:aws:iam::111122223333:role/service-role/SSMServiceRole",
+        );
+        check(
+            "arn:aws:iam::111122223333:role/x/SSMServiceRole",
+            Some("SSMServiceRole"),
+            "arn:aws:iam::111122223333:role/x/SSMServiceRole",
+        );
+        check("arn:aws:iam::999999999999:role/R", None, "arn:aws:iam::999999999999:role/R");
+        check("arn:aws:s3:::bucket", None, "arn:aws:s3:::bucket");
+        check("/R", Some("R"), "arn:aws:iam::111122223333:role/R");
     }
 }

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use super::SsmError;
 use crate::context::RequestContext;
+use crate::services::iam::roles::{resolve_reference, RoleReference};
 use crate::services::pagination;
 use crate::state::AppState;
 
@@ -32,17 +33,17 @@ const DEFAULT_PAGE: usize = 50;
 /// The purpose string under which activation codes are hashed.
 pub const CODE_HASH_PURPOSE: &str = "activation-code";
 
-/// The role a hybrid instance will act with: found by name or ARN in the caller's account, and
-/// trusting `ssm.amazonaws.com`.
+/// The role a hybrid instance will act with: found by name, `path/name` or ARN in the caller's
+/// account (an ARN or path that differs from the stored role's names no role), and trusting
+/// `ssm.amazonaws.com`. The edge has already checked `iam:PassRole` on the same role.
 pub async fn resolve_instance_role(
     state: &AppState,
     ctx: &RequestContext,
     iam_role: &str,
 ) -> Result<IamRole, SsmError> {
-    let name = role_name_from(ctx.account_id(), iam_role)
-        .ok_or_else(|| SsmError::Validation(format!("Not existing role: {iam_role}")))?;
-    let role = state.store.get_role(ctx.account_id(), &name).await?.ok_or_else(|| {
-        SsmError::Validation(format!("Not existing role: arn:aws:iam::{}:role/{name}", ctx.account_id()))
+    let reference = RoleReference::parse(iam_role);
+    let role = resolve_reference(state, ctx.account_id(), &reference).await?.ok_or_else(|| {
+        SsmError::Validation(format!("Not existing role: {}", reference.arn_if_absent(ctx.account_id())))
     })?;
     let trusted = policy::parse(&role.assume_role_policy_document, PolicyKind::Trust)
         .map(|doc| doc.trusts_service(SSM_SERVICE_PRINCIPAL))
@@ -55,22 +56,6 @@ pub async fn resolve_instance_role(
         )));
     }
     Ok(role)
-}
-
-/// A role name from a name (`SSMServiceRole`, `service-role/SSMServiceRole`) or an ARN of the
-/// same account (`arn:aws:iam::<account>:role/<path>/<name>`). `None` for another account's ARN.
-fn role_name_from(account_id: &str, iam_role: &str) -> Option<String> {
-    if let Some(rest) = iam_role.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        return match parts.as_slice() {
-            [_, "iam", "", account, resource] if *account == account_id => {
-                resource.strip_prefix("role/").and_then(|p| p.rsplit('/').next()).map(str::to_string)
-            }
-            _ => None,
-        };
-    }
-    // A name may carry a path; the name is its last segment.
-    iam_role.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_string)
 }
 
 /// A new activation code: 20 characters of the base64 alphabet, as AWS issues them.
@@ -240,18 +225,6 @@ pub async fn delete_activation(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn role_names_from_names_and_arns() {
-        assert_eq!(role_name_from("111122223333", "SSMServiceRole").as_deref(), Some("SSMServiceRole"));
-        assert_eq!(role_name_from("111122223333", "service-role/SSMServiceRole").as_deref(), Some("SSMServiceRole"));
-        assert_eq!(
-            role_name_from("111122223333", "arn:aws:iam::111122223333:role/x/SSMServiceRole").as_deref(),
-            Some("SSMServiceRole")
-        );
-        assert_eq!(role_name_from("111122223333", "arn:aws:iam::999999999999:role/SSMServiceRole"), None);
-        assert_eq!(role_name_from("111122223333", "arn:aws:s3:::bucket"), None);
-    }
 
     #[test]
     fn activation_codes_look_like_aws_codes() {

@@ -37,12 +37,17 @@ pub const ACTIVATION_TIER: KnownSetting = KnownSetting {
 pub const KNOWN_SETTINGS: &[KnownSetting] = &[ACTIVATION_TIER];
 
 /// Resolves a `SettingId` given as a bare ID or as the setting's ARN to a known setting.
-fn resolve(ctx: &RequestContext, setting_id: &str) -> Result<&'static KnownSetting, SsmError> {
+/// An ARN names a setting only in the `aws` partition, the caller's account and the request's
+/// region: the edge authorises on the resolved setting's ARN ([`setting_arn`]), so no other
+/// spelling may reach the same setting.
+pub fn resolve(ctx: &RequestContext, setting_id: &str) -> Result<&'static KnownSetting, SsmError> {
     let bare: Option<String> = if setting_id.starts_with("arn:") {
-        // arn:<partition>:ssm:<region>:<account>:servicesetting/<id without leading slash>
+        // arn:aws:ssm:<region>:<account>:servicesetting/<id without leading slash>
         let parts: Vec<&str> = setting_id.splitn(6, ':').collect();
         match parts.as_slice() {
-            [_, _, "ssm", region, account, resource] if *region == ctx.region && *account == ctx.account_id() => {
+            ["arn", "aws", "ssm", region, account, resource]
+                if *region == ctx.region && *account == ctx.account_id() =>
+            {
                 resource.strip_prefix("servicesetting/").map(|rest| format!("/{rest}"))
             }
             _ => None,
@@ -54,7 +59,8 @@ fn resolve(ctx: &RequestContext, setting_id: &str) -> Result<&'static KnownSetti
         .ok_or_else(|| SsmError::ServiceSettingNotFound(format!("The service setting {setting_id} was not found.")))
 }
 
-fn setting_arn(ctx: &RequestContext, setting: &KnownSetting) -> String {
+/// The ARN of a setting in the caller's account and region.
+pub fn setting_arn(ctx: &RequestContext, setting: &KnownSetting) -> String {
     format!("arn:aws:ssm:{}:{}:servicesetting{}", ctx.region, ctx.account_id(), setting.id)
 }
 
