@@ -37,6 +37,18 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes. Default 2 MiB: the largest AWS payloads Corral
     /// serves (IAM policy documents, SSM documents) are far smaller.
     pub max_body_bytes: usize,
+    /// Largest body of a call that needs no signature (`RegisterManagedInstance`), in bytes.
+    /// Default 16 KiB: a registration carries a public key and a few short strings, and an
+    /// anonymous caller must not be able to make the server read and record megabytes.
+    pub max_anonymous_body_bytes: usize,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may sit idle between requests, before it is closed. Default 20 s
+    /// (`CORRAL_HEADER_TIMEOUT_SECS`).
+    pub header_read_timeout: Duration,
+    /// The most connections open at once; more are closed as they arrive. Each managed
+    /// instance holds one (its control channel), so this bounds the fleet one server holds.
+    /// Default 10,000 (`--max-connections`, `CORRAL_MAX_CONNECTIONS`).
+    pub max_connections: usize,
     /// Allowed difference between a request's `X-Amz-Date` and the server clock. AWS uses 5 min.
     pub max_clock_skew: Duration,
     /// Silence after which a managed instance shows `ConnectionLost` instead of `Online`. The
@@ -68,7 +80,10 @@ impl ServerConfig {
             secret_key_file: None,
             admin_key: None,
             max_body_bytes: 2 * 1024 * 1024,
+            max_anonymous_body_bytes: 16 * 1024,
             max_clock_skew: Duration::from_secs(5 * 60),
+            header_read_timeout: Duration::from_secs(20),
+            max_connections: 10_000,
             ping_timeout: Duration::from_secs(10 * 60),
             inactive_after: Duration::from_secs(30 * 24 * 3600),
             role_token_lifetime: Duration::from_secs(3600),

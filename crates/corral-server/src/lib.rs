@@ -51,6 +51,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         policy_cache: Arc::default(),
         audit_writer: Arc::new(audit::writer::AuditWriter::start(prepared.store.clone())),
         hub,
+        registration_throttle: Arc::default(),
         engine: command_engine,
     };
     let app = edge::router(state);
@@ -64,11 +65,17 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     });
 
     print_banner(&config, &prepared, &endpoint);
-    axum_server::from_tcp_rustls(listener, tls)?
+    // Slow or idle clients are bounded at every stage: the TLS handshake, the first request,
+    // every request's headers (hyper starts this clock whenever a connection waits for a
+    // request, so it is also the keep-alive idle timeout), and the number of connections open.
+    let tls =
+        axum_server::tls_rustls::RustlsAcceptor::new(tls).handshake_timeout(edge::listener::TLS_HANDSHAKE_TIMEOUT);
+    let mut server = axum_server::from_tcp(listener)?
+        .acceptor(edge::listener::ConnectionLimit::new(tls, config.max_connections))
         .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await
-        .context("serving")?;
+        .first_request_timeout(config.header_read_timeout);
+    server.http_builder().http1().header_read_timeout(config.header_read_timeout);
+    server.serve(app.into_make_service_with_connect_info::<SocketAddr>()).await.context("serving")?;
     Ok(())
 }
 

@@ -21,6 +21,8 @@ pub struct AppState {
     pub audit_writer: Arc<crate::audit::writer::AuditWriter>,
     /// The agents' control channels this replica holds.
     pub hub: Arc<crate::engine::hub::ControlHub>,
+    /// Failed anonymous registrations, per source address and activation.
+    pub registration_throttle: Arc<crate::edge::throttle::FailureThrottle>,
     /// The Run Command scheduler.
     pub engine: Arc<crate::engine::commands::CommandEngine>,
 }

@@ -60,6 +60,12 @@ struct ServerArgs {
     /// Seconds without a health ping after which a managed instance shows ConnectionLost.
     #[arg(long, env = "CORRAL_PING_TIMEOUT_SECS", default_value_t = 600)]
     ping_timeout_secs: u64,
+    /// Most connections open at once (each managed instance holds one); more are refused.
+    #[arg(long, env = "CORRAL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Seconds a client may take to send a request's headers, or leave a connection idle.
+    #[arg(long, env = "CORRAL_HEADER_TIMEOUT_SECS", default_value_t = 20)]
+    header_timeout_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +110,8 @@ fn server_config(args: ServerArgs) -> ServerConfig {
     config.account_id = args.account_id;
     config.secret_key_file = args.secret_key_file;
     config.ping_timeout = std::time::Duration::from_secs(args.ping_timeout_secs);
+    config.max_connections = args.max_connections.max(1);
+    config.header_read_timeout = std::time::Duration::from_secs(args.header_timeout_secs.max(1));
     // Only for measuring what the trail costs; a deployment never turns it off.
     config.audit_enabled = std::env::var("CORRAL_AUDIT").map(|v| v != "off").unwrap_or(true);
     config.admin_key = match (

@@ -290,3 +290,158 @@ async fn service_settings_are_authorised_on_their_own_arn() {
         .expect_err("not a setting");
     assert_eq!(err.code(), Some("ServiceSettingNotFound"), "{err:?}");
 }
+
+// === High 3: anonymous callers cannot fill the disk ===
+
+fn data_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("data dir")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_registrations_cannot_fill_the_disk() {
+    let (_dir, server) = TestServer::start_fresh();
+    server.create_instance_role("FleetRole").await;
+    let (id, code) = server.create_activation("FleetRole", 5, None, &[]).await;
+    let machine = MachineIdentity::generate();
+    let registration = |junk: usize, code: &str| {
+        serde_json::json!({
+            "ActivationCode": code, "ActivationId": id, "PublicKey": machine.public_key,
+            "PublicKeyType": "Rsa", "Fingerprint": machine.fingerprint, "Junk": "x".repeat(junk),
+        })
+        .to_string()
+    };
+
+    // A body over the small anonymous limit is refused before anything is recorded.
+    let before = data_size(&server.data_dir);
+    for _ in 0..20 {
+        let r = RawRequest::ssm(&server, "RegisterManagedInstance", &registration(2_000_000, "wrong-code-wrong-code"))
+            .send(&server)
+            .await;
+        assert_eq!((r.status, r.error_code().as_deref()), (413, Some("RequestEntityTooLargeException")), "{}", r.text);
+    }
+
+    // Below it, only the modelled members are recorded: the junk never reaches the trail.
+    let r = RawRequest::ssm(&server, "RegisterManagedInstance", &registration(8_000, &code)).send(&server).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let trail = trail_lookup(&server, "EventName", "RegisterManagedInstance").await;
+    let record = trail.first().expect("the registration is recorded");
+    let params = record["requestParameters"].as_object().expect("parameters");
+    assert!(!params.contains_key("junk"), "unmodelled members are not stored: {:?}", params.keys());
+    assert_eq!(params["activationId"], id.as_str());
+    assert_eq!(params["activationCode"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+    assert!(record.to_string().len() < 4096, "the record is small");
+
+    // Failed registrations from one address are throttled after a few dozen.
+    let mut throttled = 0;
+    for _ in 0..60 {
+        let r = RawRequest::ssm(&server, "RegisterManagedInstance", &registration(8_000, "wrong-code-wrong-code"))
+            .send(&server)
+            .await;
+        match r.error_code().as_deref() {
+            Some("InvalidActivation") => {}
+            Some("ThrottlingException") => throttled += 1,
+            other => panic!("unexpected {other:?}: {}", r.text),
+        }
+    }
+    assert!(throttled >= 30, "throttled {throttled} of 60");
+    let failures = trail_lookup(&server, "EventName", "RegisterManagedInstance").await;
+    assert!(failures.len() <= 1 + 30, "throttled attempts are not recorded: {} records", failures.len());
+    // 80 requests of up to 2 MB each left the data dir all but unchanged.
+    let grown = data_size(&server.data_dir).saturating_sub(before);
+    assert!(grown < 2_000_000, "the data dir grew by {grown} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmodelled_members_of_signed_calls_are_not_recorded() {
+    let (_dir, server) = TestServer::start_fresh();
+    let (k, s) = server.admin_credentials();
+    let body = serde_json::json!({"SettingId": TIER, "Padding": "p".repeat(500_000)}).to_string();
+    let r = RawRequest::ssm(&server, "GetServiceSetting", &body)
+        .sign(&k, &s, None, "ssm", time::OffsetDateTime::now_utc())
+        .send(&server)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let trail = trail_lookup(&server, "EventName", "GetServiceSetting").await;
+    let record = trail.first().expect("recorded");
+    assert_eq!(record["requestParameters"], serde_json::json!({"settingId": TIER}));
+}
+
+// === Medium 5: slow and idle connections are bounded ===
+
+/// A TLS connection to the server (trusting its CA).
+async fn tls_connect(server: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut server.ca_pem().as_slice()) {
+        roots.add(cert.expect("ca")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(&server.host).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    connector.connect(name, tcp).await.expect("tls")
+}
+
+/// Whether the server closes the connection (EOF or reset) within `within`.
+async fn closed_within<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A response (the 408 hyper may send) is fine; keep reading until the close.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_closed_and_capped() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::start(
+        dir.path(),
+        StartOptions {
+            args: vec!["--header-timeout-secs".into(), "2".into(), "--max-connections".into(), "20".into()],
+            ..Default::default()
+        },
+    )
+    .expect("server");
+
+    // Half-sent requests (slowloris) are closed once the header timeout passes.
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        let mut s = tls_connect(&server).await;
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AmazonSSM.GetServiceSetting\r\n").await.expect("w");
+        slow.push(s);
+    }
+    for s in slow.iter_mut() {
+        assert!(closed_within(s, Duration::from_secs(15)).await, "a half-sent request was left open");
+    }
+
+    // A kept-alive connection left idle after a request is closed too.
+    let mut idle = tls_connect(&server).await;
+    idle.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await.expect("w");
+    assert!(closed_within(&mut idle, Duration::from_secs(15)).await, "an idle connection was left open");
+
+    // At the cap, further connections are refused at once; the server keeps serving once
+    // connections go away.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(tokio::net::TcpStream::connect(&server.host).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut over = tokio::net::TcpStream::connect(&server.host).await.expect("the kernel accepts");
+    assert!(closed_within(&mut over, Duration::from_secs(5)).await, "a connection over the cap was kept");
+    drop(held);
+    let ok =
+        eventually(20, || async { server.ssm().get_service_setting().setting_id(TIER).send().await.is_ok() }).await;
+    assert!(ok, "the server serves again once connections close");
+}

@@ -104,6 +104,11 @@ pub fn stage_output<T: serde::Serialize>(output: &T) {
     });
 }
 
+/// The largest `requestParameters` or `responseElements` a record keeps, as CloudTrail: a
+/// larger one is left out and the record says `"omitted": true`, so no caller can make one
+/// record, in a chain that is never pruned, as large as its request.
+pub const MAX_ELEMENT_BYTES: usize = 100 * 1024;
+
 /// Members AWS never records in clear (matched on the camelCase name).
 const SECRET_MEMBERS: &[&str] =
     &["activationCode", "secretAccessKey", "sessionToken", "password", "newPassword", "oldPassword", "privateKey"];
@@ -245,6 +250,18 @@ pub fn record(event: &Event) -> AuditRecord {
     };
     let event_id = uuid::Uuid::new_v4().to_string();
     let resources = resources(event);
+    let mut omitted = false;
+    let mut element = |value: Option<&Value>| {
+        let value =
+            value.map(|r| redact(r, &event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))?;
+        if value.to_string().len() > MAX_ELEMENT_BYTES {
+            omitted = true;
+            return None;
+        }
+        Some(value)
+    };
+    let request = element(event.request.as_ref());
+    let response = if event.read_only || event.error.is_some() { None } else { element(event.response.as_ref()) };
     let mut rec = json!({
         "eventVersion": EVENT_VERSION,
         "userIdentity": identity,
@@ -254,12 +271,8 @@ pub fn record(event: &Event) -> AuditRecord {
         "awsRegion": region,
         "sourceIPAddress": event.source_ip,
         "userAgent": event.user_agent.as_deref().unwrap_or(""),
-        "requestParameters": event.request.as_ref().map(|r| redact(r, &event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty())),
-        "responseElements": if event.read_only || event.error.is_some() {
-            Value::Null
-        } else {
-            event.response.as_ref().map(|r| redact(r, &event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty())).unwrap_or(Value::Null)
-        },
+        "requestParameters": request.unwrap_or(Value::Null),
+        "responseElements": response.unwrap_or(Value::Null),
         "requestID": event.request_id,
         "eventID": event_id,
         "readOnly": event.read_only,
@@ -270,6 +283,9 @@ pub fn record(event: &Event) -> AuditRecord {
         "eventCategory": "Management",
         "tlsDetails": {"clientProvidedHostHeader": event.host.as_deref().unwrap_or("")},
     });
+    if omitted {
+        rec["omitted"] = json!(true);
+    }
     if let Some((code, message)) = &event.error {
         rec["errorCode"] = json!(code);
         rec["errorMessage"] = json!(message);
@@ -305,5 +321,31 @@ mod tests {
         let cmd = json!({"Parameters": {"commands": ["echo secret"]}});
         assert_eq!(redact(&cmd, "SendCommand")["parameters"], HIDDEN);
         assert_eq!(redact(&cmd, "DescribeDocument")["parameters"]["commands"][0], "echo secret");
+    }
+
+    #[test]
+    fn oversized_elements_are_omitted_with_a_marker() {
+        let event = |content: String| Event {
+            caller: Caller::Anonymous { account_id: "111122223333".into(), region: "us-east-1".into() },
+            event_source: "ssm.amazonaws.com".into(),
+            event_name: "CreateDocument".into(),
+            read_only: false,
+            request_id: "r".into(),
+            event_time: OffsetDateTime::UNIX_EPOCH,
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            host: None,
+            request: Some(json!({"Name": "d", "Content": content})),
+            response: None,
+            error: None,
+        };
+        let small: Value = serde_json::from_str(&record(&event("x".repeat(1000))).record_json).expect("json");
+        assert_eq!(small["requestParameters"]["name"], "d");
+        assert!(small.get("omitted").is_none());
+        let big = record(&event("x".repeat(MAX_ELEMENT_BYTES + 1)));
+        assert!(big.record_json.len() < 4096, "the record stays small: {} bytes", big.record_json.len());
+        let big: Value = serde_json::from_str(&big.record_json).expect("json");
+        assert_eq!(big["requestParameters"], Value::Null);
+        assert_eq!(big["omitted"], true);
     }
 }

@@ -80,6 +80,9 @@ pub enum EdgeError {
     /// An instance-key signature names an instance that is not (or no longer) registered.
     #[error("Not existing InstanceId {0}")]
     InstanceNotRegistered(String),
+    /// Too many failed attempts from this source or against this activation; try later.
+    #[error("{0}")]
+    Throttled(String),
     /// A failure inside Corral (logged; not shown to the caller).
     #[error("internal error: {0}")]
     Internal(String),
@@ -140,6 +143,9 @@ impl EdgeError {
             }
             // The real agent recognises this code and hibernates until registered again.
             EdgeError::InstanceNotRegistered(_) => WireError::client(400, "InvalidInstanceId", msg),
+            EdgeError::Throttled(_) => {
+                WireError::client(400, if json { "ThrottlingException" } else { "Throttling" }, msg)
+            }
             EdgeError::Internal(_) => WireError::server(if json { "InternalServerError" } else { "InternalFailure" }),
         }
     }

@@ -9,7 +9,9 @@
 pub mod auth;
 pub mod error;
 pub mod extension;
+pub mod listener;
 pub mod mgs;
+pub mod throttle;
 
 use std::net::SocketAddr;
 
@@ -86,6 +88,16 @@ impl Route {
         }
     }
 
+    fn input_shape(&self) -> &'static corral_api::model::Shape {
+        match self {
+            Route::Ssm(op) => op.input_shape(),
+            Route::Sts(op, _) => op.input_shape(),
+            Route::Iam(op, _) => op.input_shape(),
+            Route::CloudTrail(op) => op.input_shape(),
+            Route::Ec2Messages(op) => op.input_shape(),
+        }
+    }
+
     fn read_only(&self) -> bool {
         match self {
             Route::Ssm(op) => op.read_only(),
@@ -130,8 +142,12 @@ async fn handle_api_request(
             ))
             .to_wire(protocol));
         }
-        let body =
-            read_body(&parts.headers, body, state.config.max_body_bytes).await.map_err(|e| e.to_wire(protocol))?;
+        let limit = if anonymous_target(&parts.headers) {
+            state.config.max_anonymous_body_bytes
+        } else {
+            state.config.max_body_bytes
+        };
+        let body = read_body(&parts.headers, body, limit).await.map_err(|e| e.to_wire(protocol))?;
         let route = route(&parts.headers, &body).map_err(|e| e.to_wire(protocol))?;
         let service = route.service();
         protocol = service.protocol;
@@ -238,7 +254,8 @@ impl Call<'_> {
             source_ip: self.peer.ip().to_string(),
             user_agent: self.header("user-agent").map(str::to_string),
             host: self.header("host").map(str::to_string),
-            request: input.cloned(),
+            // Only what the model describes: members a client added are never stored.
+            request: input.map(|v| corral_api::json_codec::modelled_members(route.input_shape(), v)),
             response: None,
             error: None,
         }
@@ -287,6 +304,12 @@ impl Call<'_> {
                 // The activation named by the request: the record goes to its account and region,
                 // and the handler checks the registration against it (read once, here).
                 let activation_id = input.as_ref().and_then(|v| v.get("ActivationId")).and_then(|v| v.as_str());
+                // Refused before anything is read or recorded: a throttled flood writes nothing.
+                let throttle = &self.state.registration_throttle;
+                if let Some(reason) = throttle.refused(self.peer.ip(), activation_id) {
+                    tracing::debug!(source_ip = %self.peer.ip(), operation = op_name, "throttled");
+                    return Err(EdgeError::Throttled(reason).to_wire(protocol));
+                }
                 let activation = match activation_id {
                     Some(id) => self
                         .state
@@ -321,6 +344,10 @@ impl Call<'_> {
                         }
                     })
                     .await;
+                if result.is_err() && throttle.record_failure(self.peer.ip(), activation_id) {
+                    tracing::warn!(source_ip = %self.peer.ip(), activation_id = activation_id.unwrap_or_default(),
+                        "too many failed registrations: refusing this source or activation for a minute");
+                }
                 ("anonymous".to_string(), result)
             }
             AuthMode::InstanceKey => {
@@ -604,6 +631,20 @@ async fn read_body(headers: &http::HeaderMap, body: Body, limit: usize) -> Resul
         return Err(EdgeError::BodyTooLarge { limit });
     }
     Ok(buf)
+}
+
+/// Whether `X-Amz-Target` names a call that needs no signature: its body gets the small limit,
+/// read before anything else is known about the caller.
+fn anonymous_target(headers: &http::HeaderMap) -> bool {
+    let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((prefix, op_name)) = target.rsplit_once('.') else {
+        return false;
+    };
+    corral_api::ssm::SERVICE.target_prefix == Some(prefix)
+        && corral_api::ssm::Operation::from_name(op_name)
+            .is_some_and(|op| services::ssm::auth_mode(op) == AuthMode::Anonymous)
 }
 
 /// Decides which service and operation a request is for.
