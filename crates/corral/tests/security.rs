@@ -445,3 +445,52 @@ async fn slow_and_idle_connections_are_closed_and_capped() {
         eventually(20, || async { server.ssm().get_service_setting().setting_id(TIER).send().await.is_ok() }).await;
     assert!(ok, "the server serves again once connections close");
 }
+
+// === Medium 4: allowedPattern cannot be used to burn CPU ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_patterns_and_values_are_bounded() {
+    let (_dir, server) = TestServer::start_fresh();
+    let ssm = server.ssm();
+    let doc = |pattern: &str| {
+        serde_json::json!({
+            "schemaVersion": "2.2", "description": "d",
+            "parameters": {"p": {"type": "StringList", "allowedPattern": pattern}},
+            "mainSteps": [{"action": "aws:runShellScript", "name": "s", "inputs": {"runCommand": "{{ p }}"}}],
+        })
+        .to_string()
+    };
+    let err = ssm
+        .create_document()
+        .name("Heavy")
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .content(doc(r"\w{1,200}"))
+        .send()
+        .await
+        .expect_err("too complex");
+    assert_eq!(err.code(), Some("InvalidDocumentContent"), "{err:?}");
+    ssm.create_document()
+        .name("Light")
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .content(doc("[a-z]{1,20}"))
+        .send()
+        .await
+        .expect("a simple pattern");
+
+    server.create_instance_role("FleetRole").await;
+    let (id, code) = server.create_activation("FleetRole", 1, None, &[]).await;
+    let inst = register_and_get_token(&server, &id, &code, &MachineIdentity::generate()).await;
+    let send = |n: usize| {
+        ssm.send_command()
+            .document_name("Light")
+            .instance_ids(&inst.instance_id)
+            .parameters("p", vec!["abc".to_string(); n])
+            .send()
+    };
+    let err = send(1001).await.expect_err("too many values");
+    assert_eq!(err.code(), Some("InvalidParameters"), "{err:?}");
+    let ok = send(1000).await.expect("at the cap");
+    assert!(ok.command().and_then(|c| c.command_id()).is_some());
+    let listed = ssm.list_commands().send().await.expect("list");
+    assert_eq!(listed.commands().len(), 1, "only the accepted command exists");
+}

@@ -182,8 +182,13 @@ pub async fn send_command(
         }
     }
     let given = input.parameters.clone().unwrap_or_default();
-    let resolved =
-        content::resolve_parameters(&runnable.content, &given).map_err(|e| SsmError::InvalidParameters(e.0))?;
+    // Checking values against patterns is CPU work proportional to the input: it runs on the
+    // blocking pool so that a large request never stalls the runtime's workers.
+    let (document, values) = (runnable.content.clone(), given.clone());
+    let resolved = tokio::task::spawn_blocking(move || content::resolve_parameters(&document, &values))
+        .await
+        .map_err(|e| SsmError::Internal(format!("parameter check failed: {e}")))?
+        .map_err(|e| SsmError::InvalidParameters(e.0))?;
     let execution_timeout = match resolved.get("executionTimeout") {
         Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| {
             SsmError::InvalidParameters(format!(

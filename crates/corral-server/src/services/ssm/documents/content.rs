@@ -302,9 +302,11 @@ fn parse_parameters(body: &Value, order: &[String]) -> Result<Vec<Parameter>, Co
         let allowed_pattern = match decl.get("allowedPattern") {
             None | Some(Value::Null) => None,
             Some(Value::String(p)) => {
-                if Regex::new(&anchored(p)).is_err() {
+                if allowed_pattern_regex(p).is_err() {
                     return Err(invalid(format!(
-                        "The allowedPattern of parameter {name} is not a valid regular expression."
+                        "The allowedPattern of parameter {name} is not a valid regular expression, or is too \
+                         complex (its compiled form may take at most {} KiB).",
+                        PATTERN_SIZE_LIMIT / 1024
                     )));
                 }
                 Some(p.clone())
@@ -509,6 +511,43 @@ fn anchored(pattern: &str) -> String {
     format!("^(?:{pattern})$")
 }
 
+/// The most values one parameter of `SendCommand` may carry. The request's size limit bounds
+/// them too; this keeps the per-value work of a single call small and predictable.
+pub const MAX_VALUES_PER_PARAMETER: usize = 1000;
+
+/// The most memory the compiled form of one `allowedPattern` may take. A document author
+/// could otherwise make every call that uses the document compile (and keep) a huge program:
+/// counted repetitions of Unicode classes grow fast (`\w{1,200}` is several megabytes).
+pub const PATTERN_SIZE_LIMIT: usize = 1024 * 1024;
+
+/// Compiled `allowedPattern`s, keyed by their text. Content-addressed, so never stale; bounded
+/// by clearing when full.
+static PATTERN_CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Regex>>>> =
+    OnceLock::new();
+const PATTERN_CACHE_LIMIT: usize = 256;
+
+/// An `allowedPattern` compiled as AWS applies it (the whole value must match), within
+/// [`PATTERN_SIZE_LIMIT`], from the cache when it was compiled before.
+pub fn allowed_pattern_regex(pattern: &str) -> Result<std::sync::Arc<Regex>, regex::Error> {
+    let cache = PATTERN_CACHE.get_or_init(Default::default);
+    if let Some(re) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return Ok(re);
+    }
+    let re = std::sync::Arc::new(
+        regex::RegexBuilder::new(&anchored(pattern))
+            .size_limit(PATTERN_SIZE_LIMIT)
+            .dfa_size_limit(PATTERN_SIZE_LIMIT)
+            .build()?,
+    );
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= PATTERN_CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), re.clone());
+    }
+    Ok(re)
+}
+
 /// A default as a value of its declared type.
 fn typed_default(p: &Parameter, d: &Value) -> Value {
     match (p.r#type.as_str(), d) {
@@ -577,6 +616,23 @@ pub fn resolve_parameters(
     for p in &doc.parameters {
         let value = match given.get(&p.name) {
             Some(values) => {
+                if values.len() > MAX_VALUES_PER_PARAMETER {
+                    return Err(InvalidParameters(format!(
+                        "Parameter \"{}\" has {} values; at most {MAX_VALUES_PER_PARAMETER} are allowed.",
+                        p.name,
+                        values.len()
+                    )));
+                }
+                // Compiled once per parameter (and cached across requests), never per value.
+                let pattern = match &p.allowed_pattern {
+                    Some(pattern) => Some((
+                        pattern,
+                        allowed_pattern_regex(pattern).map_err(|_| {
+                            InvalidParameters(format!("The allowedPattern of parameter {} is not valid.", p.name))
+                        })?,
+                    )),
+                    None => None,
+                };
                 for v in values {
                     if let Some(allowed) = &p.allowed_values {
                         if !allowed.contains(v) {
@@ -587,9 +643,8 @@ pub fn resolve_parameters(
                             )));
                         }
                     }
-                    if let Some(pattern) = &p.allowed_pattern {
-                        let matches = Regex::new(&anchored(pattern)).map(|re| re.is_match(v)).unwrap_or(false);
-                        if !matches {
+                    if let Some((pattern, re)) = &pattern {
+                        if !re.is_match(v) {
                             return Err(InvalidParameters(format!(
                                 "Parameter \"{}\" value \"{v}\" does not match the allowed pattern {pattern}.",
                                 p.name
@@ -860,5 +915,29 @@ mainSteps:
             body["mainSteps"][0]["inputs"]["runCommand"],
             json!(["sleep 5", "systemctl restart sshd", "echo {{ssm:/corral/greeting}}"])
         );
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::*;
+
+    #[test]
+    fn patterns_whose_compiled_form_is_huge_are_refused() {
+        assert!(allowed_pattern_regex(r"\w{1,200}").is_err(), "several MiB compiled");
+        assert!(allowed_pattern_regex(r"[a-z0-9-]{1,200}").is_ok());
+        let doc = |pattern: &str| {
+            format!(
+                r#"{{"schemaVersion":"2.2","description":"d","parameters":{{"p":{{"type":"StringList","allowedPattern":"{pattern}"}}}},
+                "mainSteps":[{{"action":"aws:runShellScript","name":"s","inputs":{{"runCommand":"{{{{p}}}}"}}}}]}}"#
+            )
+        };
+        let err = parse(&doc(r"\\w{1,200}"), Format::Json, "Command").expect_err("refused");
+        assert!(err.to_string().contains("too complex"), "{err}");
+        let ok = parse(&doc("[a-z]{1,20}"), Format::Json, "Command").expect("accepted");
+        let values = |n: usize| BTreeMap::from([("p".to_string(), vec!["abc".to_string(); n])]);
+        resolve_parameters(&ok, &values(MAX_VALUES_PER_PARAMETER)).expect("at the cap");
+        let err = resolve_parameters(&ok, &values(MAX_VALUES_PER_PARAMETER + 1)).expect_err("over the cap");
+        assert!(err.0.contains("at most 1000"), "{}", err.0);
     }
 }
