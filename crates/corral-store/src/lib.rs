@@ -474,9 +474,19 @@ pub trait Store: Send + Sync + 'static {
     /// instance does not exist.
     async fn record_ping(&self, instance_id: &str, info: &InstanceInfo, at: OffsetDateTime) -> StoreResult<()>;
 
-    /// Rotates the instance's key: the current key becomes `previous_public_key` and
-    /// `new_public_key` the current one. [`StoreError::NotFound`] if the instance does not exist.
-    async fn update_instance_public_key(&self, instance_id: &str, new_public_key: &str) -> StoreResult<()>;
+    /// Rotates the instance's key: the current key becomes `previous_public_key`, accepted
+    /// until `previous_valid_until`, and `new_public_key` the current one.
+    /// [`StoreError::NotFound`] if the instance does not exist.
+    async fn update_instance_public_key(
+        &self,
+        instance_id: &str,
+        new_public_key: &str,
+        previous_valid_until: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// Forgets the previous key once the new one is in use, if it is still `previous_public_key`
+    /// (a rotation that happened meanwhile is left alone). A no-op when there is none.
+    async fn retire_previous_public_key(&self, instance_id: &str, previous_public_key: &str) -> StoreResult<()>;
 
     /// Sets the IAM role of an instance of the account and region. [`StoreError::NotFound`] if
     /// absent there.

@@ -238,9 +238,12 @@ pub struct ManagedInstance {
     pub name: Option<String>,
     /// The agent's current RSA public key (base64 SPKI, as registered).
     pub public_key: String,
-    /// The key before the last rotation, still accepted so an agent that missed the
-    /// rotation's answer can authenticate.
+    /// The key before the last rotation, still accepted for role tokens until
+    /// `previous_key_expires_at` (so an agent that missed the rotation's answer can recover),
+    /// and cleared as soon as the new key is used.
     pub previous_public_key: Option<String>,
+    /// When `previous_public_key` stops being accepted (millisecond precision).
+    pub previous_key_expires_at: Option<OffsetDateTime>,
     /// The agent's machine fingerprint, as registered.
     pub fingerprint: String,
     /// Registration time (stored with millisecond precision).

@@ -200,6 +200,7 @@ fn instance_from_row(row: &PgRow) -> StoreResult<ManagedInstance> {
         name: row.try_get("name")?,
         public_key: row.try_get("public_key")?,
         previous_public_key: row.try_get("previous_public_key")?,
+        previous_key_expires_at: row.try_get("previous_key_expires_at")?,
         fingerprint: row.try_get("fingerprint")?,
         registered_at: row.try_get("registered_at")?,
         last_ping_at: row.try_get("last_ping_at")?,
@@ -1022,6 +1023,7 @@ impl Store for PgStore {
             name: activation.default_instance_name,
             public_key: reg.public_key.clone(),
             previous_public_key: None,
+            previous_key_expires_at: None,
             fingerprint: reg.fingerprint.clone(),
             registered_at,
             last_ping_at: None,
@@ -1122,18 +1124,39 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn update_instance_public_key(&self, instance_id: &str, new_public_key: &str) -> StoreResult<()> {
+    async fn update_instance_public_key(
+        &self,
+        instance_id: &str,
+        new_public_key: &str,
+        previous_valid_until: OffsetDateTime,
+    ) -> StoreResult<()> {
         if unstorable(instance_id) {
             return Err(StoreError::NotFound);
         }
         check_text("public_key", new_public_key)?;
         // The right-hand sides read the row's old values, so the old key becomes the previous one.
         let query = sqlx::query(
-            "UPDATE managed_instances SET previous_public_key = public_key, public_key = $1 WHERE instance_id = $2",
+            "UPDATE managed_instances SET previous_public_key = public_key, previous_key_expires_at = $1, \
+             public_key = $2 WHERE instance_id = $3",
         )
+        .bind(previous_valid_until)
         .bind(new_public_key)
         .bind(instance_id);
         self.write_one(query, true).await?;
+        Ok(())
+    }
+
+    async fn retire_previous_public_key(&self, instance_id: &str, previous_public_key: &str) -> StoreResult<()> {
+        if unstorable(instance_id) || unstorable(previous_public_key) {
+            return Ok(());
+        }
+        let query = sqlx::query(
+            "UPDATE managed_instances SET previous_public_key = NULL, previous_key_expires_at = NULL \
+             WHERE instance_id = $1 AND previous_public_key = $2",
+        )
+        .bind(instance_id)
+        .bind(previous_public_key);
+        self.write_one(query, false).await?;
         Ok(())
     }
 

@@ -494,3 +494,50 @@ async fn allowed_patterns_and_values_are_bounded() {
     let listed = ssm.list_commands().send().await.expect("list");
     assert_eq!(listed.commands().len(), 1, "only the accepted command exists");
 }
+
+// === Medium 6: a superseded instance key is retired ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_is_retired() {
+    let (_dir, server) = TestServer::start_fresh();
+    server.create_instance_role("FleetRole").await;
+    let (id, code) = server.create_activation("FleetRole", 1, None, &[]).await;
+    let old = MachineIdentity::generate();
+    let inst = register_and_get_token(&server, &id, &code, &old).await;
+    let new_key = corral_wire::keys::generate_rsa_2048().expect("key");
+    let new_public = corral_wire::keys::public_key_to_spki_base64(&new_key.to_public_key());
+    let other_key = corral_wire::keys::generate_rsa_2048().expect("key");
+    let other_public = corral_wire::keys::public_key_to_spki_base64(&other_key.to_public_key());
+    let now = time::OffsetDateTime::now_utc;
+    let rotate = |signer: &rsa::PrivateKey, to: &str| {
+        let body = serde_json::json!({"NewPublicKey": to, "NewPublicKeyType": "Rsa"}).to_string();
+        let signer = signer.clone();
+        let instance_id = inst.instance_id.clone();
+        let server = &server;
+        async move { rsa_call(server, "UpdateManagedInstancePublicKey", &body, &instance_id, &signer, now()).await }
+    };
+    let token = |signer: &rsa::PrivateKey| {
+        let body = serde_json::json!({"Fingerprint": old.fingerprint}).to_string();
+        let signer = signer.clone();
+        let instance_id = inst.instance_id.clone();
+        let server = &server;
+        async move { rsa_call(server, "RequestManagedInstanceRoleToken", &body, &instance_id, &signer, now()).await }
+    };
+
+    let r = rotate(&old.key, &new_public).await;
+    assert_eq!(r.status, 200, "rotation: {}", r.text);
+    // The superseded key may never rotate again (it could lock the real agent out).
+    let r = rotate(&old.key, &other_public).await;
+    assert_eq!((r.status, r.error_code().as_deref()), (400, Some("InvalidSignatureException")), "{}", r.text);
+    // Within the grace window it may still get a role token (the agent's recovery probe)...
+    let r = token(&old.key).await;
+    assert_eq!(r.status, 200, "grace: {}", r.text);
+    // ...until the new key is used; from then on the old key is refused for everything.
+    let r = token(&new_key).await;
+    assert_eq!(r.status, 200, "new key: {}", r.text);
+    for r in [token(&old.key).await, rotate(&old.key, &other_public).await] {
+        assert_eq!((r.status, r.error_code().as_deref()), (400, Some("InvalidSignatureException")), "{}", r.text);
+    }
+    let r = token(&new_key).await;
+    assert_eq!(r.status, 200, "the new key keeps working: {}", r.text);
+}

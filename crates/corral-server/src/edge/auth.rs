@@ -176,13 +176,25 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// Which keys of a managed instance may sign a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceKeys {
+    /// The current key, or the previous one within its grace window after a rotation, so an
+    /// agent that lost the rotation's answer can recover (agent-protocol.md §2.4).
+    CurrentOrRecentlyRotated,
+    /// Only the current key: a superseded key must never rotate the key itself, or a leaked key
+    /// could lock the real agent out.
+    CurrentOnly,
+}
+
 /// Authenticates a call signed with a managed instance's RSA key (`Credential=` names the
-/// instance). During a key rotation the previous key is still accepted, so an agent that lost
-/// the rotation's answer can prove which key it holds (agent-protocol.md §2.4).
+/// instance). A call signed with the current key retires the previous one: once the new key is
+/// in use, the old one (which may be the reason for the rotation) is never accepted again.
 pub async fn authenticate_instance(
     store: &dyn Store,
     auth: &Authorization,
     req: &SignedRequest<'_>,
+    accepted: InstanceKeys,
 ) -> Result<corral_store::ManagedInstance, EdgeError> {
     if auth.scope.service != req.service {
         return Err(EdgeError::SignatureDoesNotMatch(format!(
@@ -206,12 +218,27 @@ pub async fn authenticate_instance(
         .await
         .map_err(|e| EdgeError::Internal(e.to_string()))?
         .ok_or_else(|| EdgeError::InstanceNotRegistered(auth.access_key_id.clone()))?;
-    let keys = std::iter::once(instance.public_key.as_str()).chain(instance.previous_public_key.as_deref());
+    let previous = match (accepted, &instance.previous_public_key, instance.previous_key_expires_at) {
+        (InstanceKeys::CurrentOrRecentlyRotated, Some(key), Some(until)) if req.now < until => Some(key.as_str()),
+        _ => None,
+    };
     let mut last = None;
-    for encoded in keys {
+    for (encoded, is_current) in
+        std::iter::once((instance.public_key.as_str(), true)).chain(previous.map(|k| (k, false)))
+    {
         let Ok(key) = corral_wire::keys::public_key_from_spki_base64(encoded) else { continue };
         match sigv4::verify_rsa_pss(auth, &req.request, &amz_date, &key) {
-            Ok(()) => return Ok(instance),
+            Ok(()) => {
+                if is_current {
+                    if let Some(old) = &instance.previous_public_key {
+                        store
+                            .retire_previous_public_key(&instance.instance_id, old)
+                            .await
+                            .map_err(|e| EdgeError::Internal(e.to_string()))?;
+                    }
+                }
+                return Ok(instance);
+            }
             Err(e) => last = Some(e),
         }
     }

@@ -352,10 +352,17 @@ impl Call<'_> {
             }
             AuthMode::InstanceKey => {
                 let auth_header = auth::parse_authorization(self.headers).map_err(|e| e.to_wire(protocol))?;
+                let accepted = match &route {
+                    Route::Ssm(corral_api::ssm::Operation::UpdateManagedInstancePublicKey) => {
+                        auth::InstanceKeys::CurrentOnly
+                    }
+                    _ => auth::InstanceKeys::CurrentOrRecentlyRotated,
+                };
                 let instance = auth::authenticate_instance(
                     self.state.store.as_ref(),
                     &auth_header,
                     &self.signed(service.signing_name),
+                    accepted,
                 )
                 .await
                 .map_err(|e| log_edge_error(e, protocol))?;

@@ -301,6 +301,7 @@ pub async fn registration_happy_path(target: &Target) {
         name: Some("rack-a".into()),
         public_key: reg.public_key.clone(),
         previous_public_key: None,
+        previous_key_expires_at: None,
         fingerprint: reg.fingerprint.clone(),
         registered_at: at(1_748_600_000_123),
         last_ping_at: None,
@@ -718,18 +719,26 @@ pub async fn instance_role_and_key_updates(target: &Target) {
     }
     assert_eq!(store.get_instance(id).await.unwrap().unwrap().iam_role, "service-role/Other");
 
-    store.update_instance_public_key(id, "KEY-2").await.unwrap();
+    let grace = time::macros::datetime!(2030-01-02 03:04:05.678 UTC);
+    store.update_instance_public_key(id, "KEY-2", grace).await.unwrap();
     let got = store.get_instance(id).await.unwrap().unwrap();
     assert_eq!(
-        (got.public_key.as_str(), got.previous_public_key.as_deref()),
-        ("KEY-2", Some(inst.public_key.as_str()))
+        (got.public_key.as_str(), got.previous_public_key.as_deref(), got.previous_key_expires_at),
+        ("KEY-2", Some(inst.public_key.as_str()), Some(grace))
     );
-    store.update_instance_public_key(id, "KEY-3").await.unwrap();
+    store.update_instance_public_key(id, "KEY-3", grace).await.unwrap();
     let got = store.get_instance(id).await.unwrap().unwrap();
     assert_eq!((got.public_key.as_str(), got.previous_public_key.as_deref()), ("KEY-3", Some("KEY-2")));
-    let err = store.update_instance_public_key("mi-00000000000000000", "KEY-4").await.unwrap_err();
+    // Retiring a key that is no longer the previous one changes nothing; the right one is
+    // forgotten with its window.
+    store.retire_previous_public_key(id, "KEY-1").await.unwrap();
+    assert_eq!(store.get_instance(id).await.unwrap().unwrap().previous_public_key.as_deref(), Some("KEY-2"));
+    store.retire_previous_public_key(id, "KEY-2").await.unwrap();
+    let got = store.get_instance(id).await.unwrap().unwrap();
+    assert_eq!((got.public_key.as_str(), got.previous_public_key, got.previous_key_expires_at), ("KEY-3", None, None));
+    let err = store.update_instance_public_key("mi-00000000000000000", "KEY-4", grace).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
-    let err = store.update_instance_public_key(id, "KEY\0").await.unwrap_err();
+    let err = store.update_instance_public_key(id, "KEY\0", grace).await.unwrap_err();
     assert!(matches!(err, StoreError::InvalidInput(_)), "{err:?}");
     store.close().await;
 }

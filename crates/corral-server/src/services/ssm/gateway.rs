@@ -150,8 +150,14 @@ pub async fn request_managed_instance_role_token(
     Ok(output)
 }
 
-/// `UpdateManagedInstancePublicKey`: signed with the old key; the old key stays accepted for
-/// the agent's own recovery probe (agent-protocol.md §2.4).
+/// How long a superseded instance key is still accepted for role tokens, so that an agent that
+/// lost the rotation's answer can probe which key the server holds (agent-protocol.md §2.4).
+/// Using the new key ends the window at once.
+pub const PREVIOUS_KEY_GRACE: time::Duration = time::Duration::minutes(10);
+
+/// `UpdateManagedInstancePublicKey`: signed with the current key (never a superseded one); the
+/// old key stays accepted for role tokens for [`PREVIOUS_KEY_GRACE`], or until the new key is
+/// first used.
 pub async fn update_managed_instance_public_key(
     state: &AppState,
     ctx: &InstanceContext,
@@ -161,7 +167,8 @@ pub async fn update_managed_instance_public_key(
     if input.new_public_key == ctx.instance.public_key {
         return Err(SsmError::PublicKeyAlreadyRegistered("This public key is already registered.".to_string()));
     }
-    match state.store.update_instance_public_key(&ctx.instance.instance_id, &input.new_public_key).await {
+    let grace_until = ctx.received_at + PREVIOUS_KEY_GRACE;
+    match state.store.update_instance_public_key(&ctx.instance.instance_id, &input.new_public_key, grace_until).await {
         Ok(()) => Ok(UpdateManagedInstancePublicKeyResult::default()),
         Err(StoreError::NotFound) => {
             Err(SsmError::InvalidInstanceId(format!("Not existing InstanceId {}", ctx.instance.instance_id)))
