@@ -50,8 +50,16 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
     let key = corral_store::load_or_create_key_file(&config.effective_secret_key_file())
         .context("loading the secret key that encrypts credentials at rest")?;
     let url = config.effective_database_url();
+    let sqlite_file = crate::files::sqlite_path(&url);
+    if let Some(db) = &sqlite_file {
+        crate::files::make_database_files_private(db)?;
+    }
     let store =
         corral_store::open(&url, key).await.with_context(|| format!("opening the store at {}", redact_url(&url)))?;
+    if let Some(db) = &sqlite_file {
+        // Opening created the -wal and -shm files; make sure of their mode too.
+        crate::files::make_database_files_private(db)?;
+    }
 
     let (account_id, first_start) = match store.get_meta(META_DEFAULT_ACCOUNT).await? {
         Some(existing) => {

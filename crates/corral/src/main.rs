@@ -87,7 +87,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Server(args) => runtime.block_on(corral_server::run(server_config(args))),
+        Command::Server(args) => {
+            // Everything the server creates (database, WAL, keys, exports) is for its owner
+            // alone, whatever umask it was started with.
+            #[cfg(unix)]
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+            runtime.block_on(corral_server::run(server_config(args)))
+        }
         Command::Audit(command) => return runtime.block_on(audit::run(command)),
     };
     match result {

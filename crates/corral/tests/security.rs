@@ -541,3 +541,24 @@ async fn a_rotated_key_is_retired() {
     let r = token(&new_key).await;
     assert_eq!(r.status, 200, "the new key keeps working: {}", r.text);
 }
+
+// === Low 8: the data dir and database are private ===
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("dir");
+    let data = parent.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let server = TestServer::start(&data, StartOptions::default()).expect("server");
+    server.create_instance_role("R").await; // a write, so the WAL exists
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data dir");
+    for name in ["corral.db", "corral.db-wal", "corral.db-shm", "secret.key", "aws-credentials"] {
+        let path = data.join(name);
+        assert!(path.exists(), "{name} exists");
+        assert_eq!(mode(&path), 0o600, "{name}");
+    }
+}
