@@ -562,3 +562,55 @@ async fn data_dir_and_database_files_are_private() {
         assert_eq!(mode(&path), 0o600, "{name}");
     }
 }
+
+// === Low 9: credentials never reach the log ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_mismatch_logs_hide_session_tokens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::start(
+        dir.path(),
+        StartOptions { env: vec![("CORRAL_LOG".into(), "debug".into())], ..Default::default() },
+    )
+    .expect("server");
+    let creds = server.sts().get_session_token().send().await.expect("session");
+    let creds = creds.credentials().expect("credentials");
+    let r = RawRequest::ssm(&server, "GetServiceSetting", &serde_json::json!({"SettingId": TIER}).to_string())
+        .sign(
+            creds.access_key_id(),
+            "not-the-secret",
+            Some(creds.session_token()),
+            "ssm",
+            time::OffsetDateTime::now_utc(),
+        )
+        .send(&server)
+        .await;
+    assert_eq!(r.error_code().as_deref(), Some("InvalidSignatureException"), "{}", r.text);
+    let log = server.log();
+    assert!(log.contains("signature mismatch"), "the mismatch is logged at debug level");
+    assert!(!log.contains(creds.session_token()), "the session token leaked into the log");
+}
+
+// === Also: the headers that pick the operation must be signed ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_target_or_content_type_is_refused() {
+    let (_dir, server) = TestServer::start_fresh();
+    let (k, s) = server.admin_credentials();
+    let body = serde_json::json!({"SettingId": TIER, "SettingValue": "advanced"}).to_string();
+    for header in ["x-amz-target", "content-type"] {
+        let mut req = RawRequest::ssm(&server, "UpdateServiceSetting", &body);
+        let value = req.headers.remove(header).expect("header");
+        let mut req = req.sign(&k, &s, None, "ssm", time::OffsetDateTime::now_utc());
+        req.headers.insert(header, value);
+        let r = req.send(&server).await;
+        assert_eq!(
+            (r.status, r.error_code().as_deref()),
+            (400, Some("IncompleteSignatureException")),
+            "{header}: {}",
+            r.text
+        );
+    }
+    let got = server.ssm().get_service_setting().setting_id(TIER).send().await.expect("get");
+    assert_eq!(got.service_setting().and_then(|s| s.setting_value()), Some("standard"));
+}

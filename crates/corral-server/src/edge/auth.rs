@@ -55,6 +55,7 @@ pub async fn authenticate(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
         ));
     }
+    require_signed_routing_headers(auth, req)?;
     let amz_date = header_str(req.request.headers, "x-amz-date")
         .or_else(|| header_str(req.request.headers, "date"))
         .ok_or_else(|| {
@@ -83,6 +84,7 @@ pub async fn authenticate(
 
     sigv4::verify_hmac(auth, &req.request, &amz_date, &secret).map_err(|e| match e {
         SigV4Error::SignatureMismatch { canonical_request, string_to_sign } => {
+            let canonical_request = redact_credentials(&canonical_request);
             tracing::debug!(%canonical_request, %string_to_sign, "signature mismatch");
             EdgeError::SignatureDoesNotMatch(SIGNATURE_MISMATCH_MESSAGE.to_string())
         }
@@ -167,6 +169,37 @@ async fn resolve_session_key(
     Ok((cred.secret_access_key, principal))
 }
 
+/// Headers that decide what a request does (`X-Amz-Target` picks the operation, `Content-Type`
+/// how the body is read): when present they must be signed, as every AWS SDK signs them, or a
+/// captured request could be replayed as another operation with the same signature.
+const MUST_BE_SIGNED_WHEN_PRESENT: &[&str] = &["x-amz-target", "content-type"];
+
+fn require_signed_routing_headers(auth: &Authorization, req: &SignedRequest<'_>) -> Result<(), EdgeError> {
+    for name in MUST_BE_SIGNED_WHEN_PRESENT {
+        if req.request.headers.contains_key(*name) && !auth.signed_headers.iter().any(|h| h == name) {
+            return Err(EdgeError::IncompleteSignature(format!(
+                "'{name}' is present in the request and must be a 'SignedHeader' in the AWS Authorization."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Headers whose values are credentials: never written to a log, not even at debug level.
+const CREDENTIAL_HEADERS: &[&str] = &["x-amz-security-token", "authorization", "cookie", "proxy-authorization"];
+
+/// A canonical request fit for a log line: the values of credential headers replaced.
+pub fn redact_credentials(canonical_request: &str) -> String {
+    canonical_request
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, _)) if CREDENTIAL_HEADERS.contains(&name) => format!("{name}:<redacted>"),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn header_str<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -202,6 +235,7 @@ pub async fn authenticate_instance(
             req.service
         )));
     }
+    require_signed_routing_headers(auth, req)?;
     let amz_date = header_str(req.request.headers, "x-amz-date")
         .ok_or_else(|| {
             EdgeError::IncompleteSignature(
@@ -248,4 +282,20 @@ pub async fn authenticate_instance(
         }
         _ => EdgeError::SignatureDoesNotMatch(SIGNATURE_MISMATCH_MESSAGE.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_credentials;
+
+    #[test]
+    fn credential_header_values_never_reach_a_log_line() {
+        let canonical = "POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:h\nx-amz-date:20260101T000000Z\n\
+                         x-amz-security-token:SECRET-TOKEN\n\ncontent-type;host;x-amz-date;x-amz-security-token\nabc";
+        let redacted = redact_credentials(canonical);
+        assert!(!redacted.contains("SECRET-TOKEN"), "{redacted}");
+        assert!(redacted.contains("x-amz-security-token:<redacted>"));
+        assert!(redacted.contains("host:h"));
+        assert!(redacted.contains("content-type;host;x-amz-date;x-amz-security-token"));
+    }
 }
