@@ -3,6 +3,11 @@
 //! AWS accepts a single value or a list wherever a list is allowed (`"Action": "s3:Get*"` or
 //! `"Action": ["..."]`), and `Statement` may be one object or a list; both forms parse to lists.
 //!
+//! Element names are case-sensitive and must be ones IAM knows: a misspelt `"Condtion"` or a
+//! lower-case `"condition"` is refused rather than ignored, since ignoring it would make the
+//! statement broader than written. For the same reason a statement may not have both elements of
+//! a pair (`Action`/`NotAction`, `Resource`/`NotResource`, `Principal`/`NotPrincipal`).
+//!
 //! Parsing also compiles what evaluation needs (action and resource patterns, condition
 //! operands), so a [`PolicyDocument`] is parsed once and evaluated many times by
 //! [`crate::eval`]. The public fields show the document as written; to change a policy, edit
@@ -44,7 +49,9 @@ pub enum PolicyError {
     /// Not JSON, or not a JSON object.
     #[error("This policy contains invalid Json")]
     InvalidJson,
-    /// A field with the wrong type, an unknown `Version`, an `Effect` other than Allow/Deny.
+    /// A field with the wrong type, an unknown `Version`, an `Effect` other than Allow/Deny, an
+    /// unknown (or mis-cased) element, both elements of an exclusive pair such as `Action` and
+    /// `NotAction`.
     #[error("Syntax errors in policy.")]
     Syntax,
     /// A statement lacks a field its kind of policy needs.
@@ -146,6 +153,9 @@ pub enum PolicyKind {
     Trust,
 }
 
+/// The top level of a document. Deserialised as a struct rather than a `Value` map so that a
+/// repeated `Statement` (or `Version`, `Id`) stays an error instead of the last one silently
+/// winning.
 #[derive(Deserialize)]
 struct RawDocument {
     #[serde(rename = "Version")]
@@ -154,7 +164,20 @@ struct RawDocument {
     id: Option<Value>,
     #[serde(rename = "Statement")]
     statement: Option<Value>,
+    /// Every other top-level key, all of which IAM refuses; collected (not rejected by serde's
+    /// `deny_unknown_fields`) so the refusal gets AWS's message rather than the invalid-JSON one.
+    #[serde(flatten)]
+    unknown: serde_json::Map<String, Value>,
 }
+
+/// The elements a statement may have. IAM element names are case-sensitive.
+const STATEMENT_ELEMENTS: &[&str] =
+    &["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
+
+/// Elements a statement may have at most one of: evaluation reads one of each pair, so accepting
+/// both would silently ignore the other.
+const EXCLUSIVE_ELEMENTS: &[(&str, &str)] =
+    &[("Action", "NotAction"), ("Resource", "NotResource"), ("Principal", "NotPrincipal")];
 
 fn string_or_list(v: &Value) -> Result<Vec<String>, PolicyError> {
     match v {
@@ -200,6 +223,13 @@ fn validate_action(action: &str) -> Result<(), PolicyError> {
 
 fn parse_statement(v: &Value, variables: bool) -> Result<Statement, PolicyError> {
     let Value::Object(map) = v else { return Err(PolicyError::Syntax) };
+    // Checked before anything else: an element this parser would skip (a misspelt `Condtion`,
+    // the second of `Action`/`NotAction`) would leave the statement broader than written.
+    if map.keys().any(|k| !STATEMENT_ELEMENTS.contains(&k.as_str()))
+        || EXCLUSIVE_ELEMENTS.iter().any(|(a, b)| map.contains_key(*a) && map.contains_key(*b))
+    {
+        return Err(PolicyError::Syntax);
+    }
     let text = |key: &str| -> Result<Option<String>, PolicyError> {
         match map.get(key) {
             None => Ok(None),
@@ -255,6 +285,9 @@ fn parse_statement(v: &Value, variables: bool) -> Result<Statement, PolicyError>
 /// Parses a policy document and checks it as AWS does on write for the given kind of policy.
 pub fn parse(document: &str, kind: PolicyKind) -> Result<PolicyDocument, PolicyError> {
     let raw: RawDocument = serde_json::from_str(document).map_err(|_| PolicyError::InvalidJson)?;
+    if !raw.unknown.is_empty() {
+        return Err(PolicyError::Syntax);
+    }
     let version = match raw.version {
         None => None,
         Some(Value::String(v)) if VERSIONS.contains(&v.as_str()) => Some(v),
@@ -422,6 +455,99 @@ mod tests {
             PolicyKind::Identity,
             "Syntax errors in policy.",
         );
+    }
+
+    /// What a table row expects of `parse`.
+    enum Expect {
+        /// Parses.
+        Parses,
+        /// Refused with this `MalformedPolicyDocument` message.
+        Refused(&'static str),
+    }
+    use Expect::{Parses, Refused};
+
+    const SYNTAX: Expect = Refused("Syntax errors in policy.");
+
+    /// `None` when `parse` does what the row expects, else what went wrong (so a failing table
+    /// reports every bad row at once).
+    fn check((kind, doc): (PolicyKind, &str), expected: Expect) -> Option<String> {
+        match (parse(doc, kind), expected) {
+            (Ok(_), Parses) => None,
+            (Err(e), Refused(msg)) if e.to_string() == msg => None,
+            (Err(e), Parses) => Some(format!("refused ({e}): {doc}")),
+            (Ok(_), Refused(msg)) => Some(format!("accepted, expected {msg:?}: {doc}")),
+            (Err(e), Refused(msg)) => Some(format!("refused with {:?}, expected {msg:?}: {doc}", e.to_string())),
+        }
+    }
+
+    fn identity(statement: &str) -> (PolicyKind, String) {
+        (PolicyKind::Identity, format!(r#"{{"Version":"2012-10-17","Statement":[{statement}]}}"#))
+    }
+
+    fn trust(statement: &str) -> (PolicyKind, String) {
+        (PolicyKind::Trust, format!(r#"{{"Version":"2012-10-17","Statement":[{statement}]}}"#))
+    }
+
+    // Security finding: a misspelt or mis-cased element used to be ignored, so a statement
+    // meant to be conditional (or limited by NotAction/NotResource/NotPrincipal) was silently
+    // broader than written. IAM refuses unknown elements and the mutually exclusive pairs.
+    #[test]
+    fn unknown_elements_and_exclusive_pairs_are_refused() {
+        let cond = r#"{"StringEquals":{"aws:username":"alice"}}"#;
+        let rows: Vec<((PolicyKind, String), Expect)> = vec![
+            // Element names are case-sensitive and must be known, in statements and at the top.
+            (identity(&format!(r#"{{"Effect":"Allow","Action":"s3:*","Resource":"*","Condtion":{cond}}}"#)), SYNTAX),
+            (identity(&format!(r#"{{"Effect":"Allow","Action":"s3:*","Resource":"*","condition":{cond}}}"#)), SYNTAX),
+            (trust(&format!(r#"{{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condtion":{cond}}}"#)), SYNTAX),
+            (identity(r#"{"Effect":"Allow","Action":"s3:*","Resource":"*","Id":"x"}"#), SYNTAX),
+            (identity(r#"{"effect":"Allow","Action":"s3:*","Resource":"*"}"#), SYNTAX),
+            (
+                (
+                    PolicyKind::Identity,
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}],"Extra":1}"#.into(),
+                ),
+                SYNTAX,
+            ),
+            (
+                (PolicyKind::Trust, r#"{"version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#.into()),
+                SYNTAX,
+            ),
+            // Mutually exclusive pairs: the second one used to be ignored.
+            (identity(r#"{"Effect":"Allow","Action":"s3:GetObject","NotAction":"s3:DeleteObject","Resource":"*"}"#), SYNTAX),
+            (identity(r#"{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::a/*","NotResource":"arn:aws:s3:::b/*"}"#), SYNTAX),
+            (trust(r#"{"Effect":"Deny","Principal":"*","NotPrincipal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}"#), SYNTAX),
+            (trust(r#"{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","NotAction":"sts:TagSession"}"#), SYNTAX),
+            // A Condition must be an object of operators.
+            (identity(r#"{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":"aws:SecureTransport"}"#), SYNTAX),
+            (identity(r#"{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":[]}"#), SYNTAX),
+            (trust(r#"{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole","Condition":null}"#), SYNTAX),
+            // A repeated top-level element stays refused as before (serde's duplicate-field check).
+            (
+                (PolicyKind::Identity, r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}],"Statement":[]}"#.into()),
+                Refused("This policy contains invalid Json"),
+            ),
+            // Still valid: each element of a pair alone, several operators, Id and Sid.
+            (identity(r#"{"Effect":"Deny","NotAction":"iam:*","Resource":"*"}"#), Parses),
+            (identity(r#"{"Effect":"Allow","Action":"s3:*","NotResource":"arn:aws:s3:::secret/*"}"#), Parses),
+            (trust(r#"{"Effect":"Deny","NotPrincipal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}"#), Parses),
+            (
+                identity(
+                    r#"{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:username":"alice"},"Bool":{"aws:SecureTransport":"true"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}"#,
+                ),
+                Parses,
+            ),
+            (
+                (
+                    PolicyKind::Identity,
+                    r#"{"Version":"2012-10-17","Id":"policy-1","Statement":[{"Sid":"ReadAll","Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}"#.into(),
+                ),
+                Parses,
+            ),
+            (trust(&format!(r#"{{"Sid":"Ext","Effect":"Allow","Principal":{{"AWS":"123456789012"}},"Action":"sts:AssumeRole","Condition":{cond}}}"#)), Parses),
+        ];
+        let failures: Vec<String> =
+            rows.into_iter().filter_map(|((kind, doc), expected)| check((kind, &doc), expected)).collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     #[test]

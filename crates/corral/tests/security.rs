@@ -614,3 +614,24 @@ async fn unsigned_target_or_content_type_is_refused() {
     let got = server.ssm().get_service_setting().setting_id(TIER).send().await.expect("get");
     assert_eq!(got.service_setting().and_then(|s| s.setting_value()), Some("standard"));
 }
+
+// === Low 10: the policy grammar refuses what IAM refuses ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misspelt_or_contradictory_policy_elements_are_refused() {
+    let (_dir, server) = TestServer::start_fresh();
+    let r = server.iam("Action=CreateUser&UserName=u").await;
+    assert_eq!(r.status, 200);
+    for doc in [
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:*","Resource":"*","Condtion":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:*","NotAction":"iam:*","Resource":"*"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:*","Resource":"*","NotResource":"x"}]}"#,
+    ] {
+        let r = server
+            .iam(&format!("Action=PutUserPolicy&UserName=u&PolicyName=p&PolicyDocument={}", form_encode(doc)))
+            .await;
+        assert_eq!((r.status, r.error_code().as_deref()), (400, Some("MalformedPolicyDocument")), "{doc}: {}", r.text);
+    }
+    let r = server.iam("Action=ListUserPolicies&UserName=u").await;
+    assert!(!r.text.contains("<member>p</member>"), "nothing was stored: {}", r.text);
+}
