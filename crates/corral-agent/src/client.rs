@@ -5,6 +5,16 @@
 //! instance's RSA key, everything else with the role credentials (SigV4 HMAC). Errors come back as
 //! `{"__type": "...", "message": "..."}`; they are turned into [`CallError::Aws`] so callers can
 //! react to the code (deregistration, expired credentials) rather than to text.
+//!
+//! Two rules hold for every byte the agent exchanges with the control plane:
+//! - Only `https://` endpoints are accepted ([`https_endpoint`]): the activation code, the signed
+//!   calls and the role credentials in their answers must never travel in clear. The check runs
+//!   where the user gives the endpoint (`register`), where a stored registration is loaded
+//!   ([`crate::credentials::Identity::load`]), in [`SsmClient::new`], and before the
+//!   control channel's `wss://` upgrade, which is derived from the same endpoint.
+//! - An answer's body is read through [`read_body_limited`] only, which refuses an oversized
+//!   `Content-Length` at once and stops reading as soon as the bytes received pass the limit, so
+//!   a hostile or broken peer cannot make the agent buffer more than that.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,6 +44,106 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Error bodies and answers larger than this are not from a sane control plane.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
+/// Why an endpoint URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// Not a URL at all.
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
+    Invalid {
+        /// The endpoint as given.
+        endpoint: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A URL whose scheme is not `https` (`http://` would send secrets in clear).
+    #[error(
+        "endpoint {endpoint:?} must be an https:// URL, not {scheme}://: the activation code and the \
+         role credentials must not travel in clear"
+    )]
+    NotHttps {
+        /// The endpoint as given.
+        endpoint: String,
+        /// Its scheme, lower case.
+        scheme: String,
+    },
+    /// An `https` URL without a host.
+    #[error("endpoint {endpoint:?} has no host")]
+    NoHost {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+}
+
+/// Parses a control-plane endpoint and refuses anything but an `https://` URL with a host.
+///
+/// Every way an endpoint enters the agent goes through this: `register --endpoint`, the
+/// registration record loaded from the state directory (which may have been edited by hand),
+/// [`SsmClient::new`] and the control channel's websocket (whose `wss://` URL is derived from it).
+pub fn https_endpoint(endpoint: &str) -> Result<reqwest::Url, EndpointError> {
+    let url = reqwest::Url::parse(endpoint)
+        .map_err(|e| EndpointError::Invalid { endpoint: endpoint.to_string(), reason: e.to_string() })?;
+    // `Url` lower-cases the scheme, so `HTTPS://` is accepted and `HTTP://` is not.
+    if url.scheme() != "https" {
+        return Err(EndpointError::NotHttps { endpoint: endpoint.to_string(), scheme: url.scheme().to_string() });
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(EndpointError::NoHost { endpoint: endpoint.to_string() });
+    }
+    Ok(url)
+}
+
+/// Why an answer's body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than the agent accepts: either its `Content-Length` says so
+    /// (`declared`, nothing of the body was read), or the bytes received passed the limit (reading
+    /// stopped there and the connection was dropped).
+    #[error(
+        "the answer is larger than the {limit} bytes accepted{}",
+        declared.map(|d| format!(" (it declares {d} bytes)")).unwrap_or_default()
+    )]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+        /// The length the answer declared, when that is what gave it away.
+        declared: Option<u64>,
+    },
+    /// The connection failed while the body was being read.
+    #[error("reading the answer failed: {0}")]
+    Read(String),
+}
+
+/// Reads `response`'s body into memory, at most `limit` bytes.
+///
+/// `Response::bytes()` (or `text()`/`json()`) would buffer the whole body before a length check
+/// could run, so a peer could make the agent hold any amount. Here an oversized `Content-Length`
+/// is refused before a byte of the body is read, and a body without one (chunked, or
+/// close-delimited) is read chunk by chunk and refused as soon as it would pass `limit`. Dropping
+/// the half-read response closes its connection, so nothing more is received either.
+pub async fn read_body_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    // reqwest reports the framing's exact length; the header is the fallback in case a body
+    // wrapper hides it. A peer can lie in either direction, which is why the count below is
+    // enforced too (hyper itself never reads past a declared length).
+    let declared = response
+        .content_length()
+        .or_else(|| response.headers().get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse::<u64>().ok());
+    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
+    if let Some(declared) = declared.filter(|&d| d > limit_u64) {
+        return Err(BodyError::TooLarge { limit, declared: Some(declared) });
+    }
+    // The declared length is at most `limit` here, so reserving it is bounded.
+    let mut body = Vec::with_capacity(declared.and_then(|d| usize::try_from(d).ok()).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(|e| BodyError::Read(error_chain(&e)))? {
+        // `body.len() <= limit` always holds, so the subtraction cannot underflow; the check runs
+        // before the chunk is kept, so the buffer never grows past `limit`.
+        if chunk.len() > limit - body.len() {
+            return Err(BodyError::TooLarge { limit, declared: None });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
@@ -56,6 +166,9 @@ pub enum CallError {
     /// The request could not be built or signed locally.
     #[error("could not sign the request: {0}")]
     Signing(String),
+    /// The answer's body was too large, or broke off while it was being read.
+    #[error("{0}")]
+    Body(#[from] BodyError),
 }
 
 impl CallError {
@@ -179,13 +292,10 @@ pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, String> 
 }
 
 impl SsmClient {
-    /// A client for `endpoint` (an `https://` URL) trusting only `ca_bundle`'s roots when given,
-    /// else the platform's.
+    /// A client for `endpoint` (an `https://` URL; anything else is refused) trusting only
+    /// `ca_bundle`'s roots when given, else the platform's.
     pub fn new(endpoint: &str, region: &str, ca_bundle: Option<&Path>) -> Result<Self, String> {
-        let parsed = reqwest::Url::parse(endpoint).map_err(|e| format!("invalid endpoint {endpoint:?}: {e}"))?;
-        if parsed.scheme() != "https" && parsed.scheme() != "http" {
-            return Err(format!("endpoint {endpoint:?} must be an https:// URL"));
-        }
+        let parsed = https_endpoint(endpoint).map_err(|e| e.to_string())?;
         let host = host_header(&parsed).ok_or_else(|| format!("endpoint {endpoint:?} has no host"))?;
         let mut builder = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
@@ -195,6 +305,9 @@ impl SsmClient {
             .pool_max_idle_per_host(1)
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("corral-agent/", env!("CARGO_PKG_VERSION")))
+            // Belt and braces to the check above: reqwest itself then refuses any URL that is
+            // not https, whatever path a later change builds a request from.
+            .https_only(true)
             .redirect(reqwest::redirect::Policy::none());
         if let Some(path) = ca_bundle {
             builder = builder.tls_certs_only(load_ca_bundle(path)?);
@@ -243,12 +356,9 @@ impl SsmClient {
             .map_err(|e| CallError::Network(error_chain(&e)))?;
         let status = response.status().as_u16();
         let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let bytes = response.bytes().await.map_err(|e| CallError::Network(error_chain(&e)))?;
-        if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(CallError::Protocol(format!("answer of {} bytes is too large", bytes.len())));
-        }
+        let bytes = read_body_limited(response, MAX_RESPONSE_BYTES).await?;
         if (200..300).contains(&status) {
-            Ok(bytes.to_vec())
+            Ok(bytes)
         } else {
             Err(parse_error(status, error_type.as_deref(), &bytes))
         }
@@ -289,11 +399,8 @@ impl SsmClient {
             .await
             .map_err(|e| CallError::Network(error_chain(&e)))?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| CallError::Network(error_chain(&e)))?;
-        if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(CallError::Protocol(format!("answer of {} bytes is too large", bytes.len())));
-        }
-        Ok((status, bytes.to_vec()))
+        let bytes = read_body_limited(response, MAX_RESPONSE_BYTES).await?;
+        Ok((status, bytes))
     }
 
     /// [`SsmClient::call`] with a serialised request and a deserialised answer.
@@ -395,7 +502,185 @@ mod tests {
 
     #[test]
     fn client_rejects_bad_endpoints() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         assert!(SsmClient::new("ftp://x", "us-east-1", None).is_err());
         assert!(SsmClient::new("not a url", "us-east-1", None).is_err());
+        let error = SsmClient::new("http://127.0.0.1:8443", "us-east-1", None).err().expect("http:// is refused");
+        assert!(error.contains("must be an https:// URL, not http://"), "{error}");
+        assert!(SsmClient::new("https://127.0.0.1:8443", "us-east-1", None).is_ok());
+    }
+
+    #[test]
+    fn only_https_endpoints() {
+        for ok in ["https://corral.example", "https://127.0.0.1:8443/", "HTTPS://[::1]:8443"] {
+            assert!(https_endpoint(ok).is_ok(), "{ok}");
+        }
+        for (endpoint, scheme) in
+            [("http://corral.example:8443", "http"), ("HTTP://x", "http"), ("wss://x", "wss"), ("ws://x", "ws")]
+        {
+            assert_eq!(
+                https_endpoint(endpoint),
+                Err(EndpointError::NotHttps { endpoint: endpoint.into(), scheme: scheme.into() }),
+                "{endpoint}"
+            );
+        }
+        assert!(matches!(https_endpoint("corral.example:8443"), Err(EndpointError::NotHttps { .. })));
+        assert!(matches!(https_endpoint("https://"), Err(EndpointError::Invalid { .. })));
+        assert!(matches!(https_endpoint("not a url"), Err(EndpointError::Invalid { .. })));
+    }
+
+    /// How the test server frames its answer's body.
+    #[derive(Clone, Copy)]
+    enum Framing {
+        /// `Transfer-Encoding: chunked`, no length anywhere.
+        Chunked,
+        /// `Content-Length: <n>` (which may be a lie).
+        Declared(u64),
+    }
+
+    /// What the test server managed to send.
+    struct Served {
+        /// Body bytes written (accepted by the socket).
+        written: usize,
+        /// Whether the whole body was written.
+        complete: bool,
+    }
+
+    /// The body byte at `offset`: a pattern, so a reordered or truncated read is noticed.
+    fn body_byte(offset: usize) -> u8 {
+        (offset % 251) as u8
+    }
+
+    /// A one-shot HTTP/1.1 server on 127.0.0.1 that answers its first request with `body_len`
+    /// body bytes in writes of `chunk` bytes, then waits for the client to close. Returns the
+    /// URL and what it managed to send.
+    async fn one_answer_server(
+        framing: Framing,
+        body_len: usize,
+        chunk: usize,
+    ) -> (String, tokio::task::JoinHandle<std::io::Result<Served>>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("address"));
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await?;
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let head = match framing {
+                Framing::Chunked => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_string(),
+                Framing::Declared(n) => format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n"),
+            };
+            socket.write_all(head.as_bytes()).await?;
+            let mut written = 0;
+            while written < body_len {
+                let n = chunk.min(body_len - written);
+                let data: Vec<u8> = (written..written + n).map(body_byte).collect();
+                let sent = match framing {
+                    Framing::Chunked => {
+                        let mut framed = format!("{n:x}\r\n").into_bytes();
+                        framed.extend_from_slice(&data);
+                        framed.extend_from_slice(b"\r\n");
+                        socket.write_all(&framed).await
+                    }
+                    Framing::Declared(_) => socket.write_all(&data).await,
+                };
+                if sent.is_err() {
+                    // The client hung up: what it did not read was never sent.
+                    return Ok(Served { written, complete: false });
+                }
+                written += n;
+            }
+            if matches!(framing, Framing::Chunked) && socket.write_all(b"0\r\n\r\n").await.is_err() {
+                return Ok(Served { written, complete: false });
+            }
+            // Hold the connection until the client closes it, as a slow or hostile peer would.
+            while socket.read(&mut buf).await.unwrap_or(0) > 0 {}
+            Ok(Served { written, complete: true })
+        });
+        (url, server)
+    }
+
+    /// A plain-HTTP client for the local test server (the agent's own client refuses http://).
+    fn plain_client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder().build().expect("client")
+    }
+
+    /// Runs `future` with a deadline, so a read that does not stop fails the test instead of
+    /// hanging it.
+    async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), future).await.expect("did not finish within 10 s")
+    }
+
+    #[tokio::test]
+    async fn bounded_read_stops_at_the_limit_of_a_chunked_answer() {
+        const LIMIT: usize = 64 * 1024;
+        // Far more than the loopback socket buffers can hold, so the server can only write it
+        // all if the client keeps reading.
+        const TOTAL: usize = 128 << 20;
+        let (url, server) = one_answer_server(Framing::Chunked, TOTAL, 16 * 1024).await;
+        let client = plain_client();
+        let response = within(client.get(&url).send()).await.expect("answer");
+        assert_eq!(response.content_length(), None, "the answer must not declare its length");
+        let result = within(read_body_limited(response, LIMIT)).await;
+        assert_eq!(result, Err(BodyError::TooLarge { limit: LIMIT, declared: None }));
+        // The half-read response is gone, so its connection is closed and the server's writes
+        // fail long before the body is out.
+        drop(client);
+        let served = within(server).await.expect("server task").expect("server");
+        assert!(!served.complete, "the client read the whole body");
+        assert!(served.written < TOTAL / 4, "the server wrote {} of {TOTAL} bytes", served.written);
+    }
+
+    #[tokio::test]
+    async fn bounded_read_refuses_an_oversized_content_length_before_reading() {
+        const LIMIT: usize = 1024;
+        // The server declares 100 MiB and sends none of it: only a client that trusts the
+        // header to refuse returns; one that reads waits for the body and hits the deadline.
+        let (url, server) = one_answer_server(Framing::Declared(100 << 20), 0, 1).await;
+        let client = plain_client();
+        let response = within(client.get(&url).send()).await.expect("answer");
+        let result = within(read_body_limited(response, LIMIT)).await;
+        assert_eq!(result, Err(BodyError::TooLarge { limit: LIMIT, declared: Some(100 << 20) }));
+        drop(client);
+        within(server).await.expect("server task").expect("server");
+    }
+
+    #[tokio::test]
+    async fn bounded_read_keeps_answers_up_to_the_limit() {
+        const LIMIT: usize = 40_000;
+        let expected: Vec<u8> = (0..LIMIT).map(body_byte).collect();
+        for framing in [Framing::Chunked, Framing::Declared(LIMIT as u64)] {
+            let (url, server) = one_answer_server(framing, LIMIT, 3_000).await;
+            let client = plain_client();
+            let response = within(client.get(&url).send()).await.expect("answer");
+            let body = within(read_body_limited(response, LIMIT)).await.expect("exactly the limit is fine");
+            assert!(body == expected, "body of {} bytes differs", body.len());
+            drop(client);
+            assert!(within(server).await.expect("server task").expect("server").complete);
+        }
+        // One byte more, counted while reading (chunked), is refused.
+        let (url, server) = one_answer_server(Framing::Chunked, LIMIT + 1, 3_000).await;
+        let client = plain_client();
+        let response = within(client.get(&url).send()).await.expect("answer");
+        let result = within(read_body_limited(response, LIMIT)).await;
+        assert_eq!(result, Err(BodyError::TooLarge { limit: LIMIT, declared: None }));
+        drop(client);
+        within(server).await.expect("server task").expect("server");
+    }
+
+    #[test]
+    fn body_errors_are_typed_call_errors() {
+        let too_large = BodyError::TooLarge { limit: 10, declared: Some(11) };
+        assert_eq!(too_large.to_string(), "the answer is larger than the 10 bytes accepted (it declares 11 bytes)");
+        assert_eq!(CallError::from(too_large.clone()).code(), None);
+        assert_eq!(CallError::from(too_large.clone()), CallError::Body(too_large));
     }
 }

@@ -131,8 +131,10 @@ pub async fn run(dir: StateDir, mut targets: watch::Receiver<Option<ChannelTarge
     let mut last_error: Option<String> = None;
     loop {
         let Some(target) = usable_target(&mut targets).await else { return };
-        if !target.endpoint.starts_with("https://") {
-            tracing::warn!(endpoint = %target.endpoint, "Run Command needs an https:// endpoint; not opening the control channel");
+        // The target comes from a registration `Identity::load` already checked; checked again
+        // because the websocket below is opened by hand, outside the https-only HTTP client.
+        if let Err(e) = client::https_endpoint(&target.endpoint) {
+            tracing::warn!(error = %e, "not opening the Run Command control channel");
             if wait_for_new_place(&mut targets, &target).await.is_err() {
                 return;
             }
@@ -400,7 +402,9 @@ async fn open_websocket(
     creds: &Credentials,
 ) -> Result<Socket, SessionError> {
     let connect = |what: &str, e: &dyn std::fmt::Display| SessionError::Connect(format!("{what}: {e}"));
-    let url = reqwest::Url::parse(&target.endpoint).map_err(|e| connect("bad endpoint", &e))?;
+    // `wss://` below is only ever derived from an https endpoint: the signed upgrade and every
+    // frame after it go over the TLS stream built here, never in clear.
+    let url = client::https_endpoint(&target.endpoint).map_err(|e| connect("bad endpoint", &e))?;
     let host = url.host_str().ok_or_else(|| SessionError::Connect("the endpoint has no host".into()))?;
     // IPv6 literals are bracketed in URLs but not for connecting or for TLS.
     let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();

@@ -18,7 +18,7 @@ use crate::api::{
     Ignored, RequestManagedInstanceRoleTokenRequest, RequestManagedInstanceRoleTokenResult,
     UpdateManagedInstancePublicKeyRequest,
 };
-use crate::client::{Auth, CallError, SsmClient};
+use crate::client::{self, Auth, CallError, EndpointError, SsmClient};
 use crate::state::{Registration, StateDir, CA_BUNDLE_FILE, PENDING_KEY_FILE, PRIVATE_KEY_FILE};
 
 /// Whether `error`, from any call, says the machine was deregistered: `InvalidInstanceId` is what
@@ -84,6 +84,10 @@ pub enum LoadError {
     /// The private key file is not a valid key.
     #[error("the private key in the state directory is damaged: {0}")]
     BadKey(keys::KeyError),
+    /// The registration names an endpoint the agent refuses to talk to (not `https://`), e.g.
+    /// after a hand edit.
+    #[error("the registration in the state directory is refused: {0}; register again with an https:// endpoint (corral-agent register --force ...)")]
+    Endpoint(EndpointError),
     /// The HTTPS client could not be built (e.g. a damaged CA bundle copy).
     #[error("{0}")]
     Client(String),
@@ -107,6 +111,10 @@ impl Identity {
     /// Loads the identity from the state directory.
     pub fn load(dir: &StateDir) -> Result<Identity, LoadError> {
         let registration = dir.load_registration()?.ok_or(LoadError::NotRegistered)?;
+        // The record is a file anyone with root can edit: an endpoint that would send the signed
+        // calls and the role credentials in clear is refused here, before anything else is done
+        // with it, as `register` refuses it when it is given.
+        client::https_endpoint(&registration.endpoint).map_err(LoadError::Endpoint)?;
         let key_text = dir.load_text(PRIVATE_KEY_FILE)?.ok_or(LoadError::NotRegistered)?;
         let key = keys::private_key_from_pkcs1_base64(&key_text).map_err(LoadError::BadKey)?;
         let fingerprint = dir.fingerprint()?;
@@ -288,5 +296,36 @@ mod tests {
 
         dir.write_atomic(PRIVATE_KEY_FILE, b"not a key").expect("write");
         assert!(matches!(Identity::load(&dir), Err(LoadError::BadKey(_))));
+    }
+
+    #[test]
+    fn load_refuses_a_plain_http_registration() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = StateDir::new(tmp.path());
+        dir.create().expect("create");
+        let key = keys::generate_rsa_2048().expect("keygen");
+        let text = keys::private_key_to_pkcs1_base64(&key).expect("encode");
+        dir.write_atomic(PRIVATE_KEY_FILE, text.as_bytes()).expect("write");
+        let mut registration = Registration {
+            instance_id: "mi-0123456789abcdef0".into(),
+            region: "us-east-1".into(),
+            endpoint: "https://127.0.0.1:8443".into(),
+            registered_at: "2026-11-25T10:00:00Z".into(),
+            key_created_at: "2026-11-25T10:00:00Z".into(),
+        };
+        dir.save_registration(&registration).expect("save");
+        assert!(Identity::load(&dir).is_ok());
+
+        // The same record, edited by hand to plain http.
+        registration.endpoint = "http://127.0.0.1:8443".into();
+        dir.save_registration(&registration).expect("save");
+        match Identity::load(&dir) {
+            Err(LoadError::Endpoint(EndpointError::NotHttps { scheme, .. })) => assert_eq!(scheme, "http"),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("an http:// registration was loaded"),
+        }
+        let message = Identity::load(&dir).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("https://") && message.contains("register --force"), "{message}");
     }
 }

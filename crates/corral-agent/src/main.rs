@@ -69,7 +69,7 @@ enum Command {
         /// Region of the control plane (the SigV4 scope), e.g. us-east-1.
         #[arg(long, value_name = "REGION")]
         region: String,
-        /// Control-plane URL, e.g. https://corral.example.com:8443.
+        /// Control-plane URL, e.g. https://corral.example.com:8443; only https:// is accepted.
         #[arg(long, value_name = "URL")]
         endpoint: String,
         /// PEM file of the CA(s) to trust for the endpoint instead of the system's roots; copied
@@ -282,7 +282,12 @@ fn format_status(registration: &state::Registration, status: &Status, private_ca
     let mut line = |label: &str, value: &str| out.push_str(&format!("{label:<15}{value}\n"));
     line("Instance ID:", &registration.instance_id);
     line("Region:", &registration.region);
-    line("Endpoint:", &registration.endpoint);
+    // `run` refuses a registration whose endpoint is not https (e.g. edited by hand); say so
+    // here, where the operator looks when the agent seems idle.
+    match client::https_endpoint(&registration.endpoint) {
+        Ok(_) => line("Endpoint:", &registration.endpoint),
+        Err(e) => line("Endpoint:", &format!("{} (REFUSED: {e})", registration.endpoint)),
+    }
     line("Trust:", if private_ca { "CA bundle in the state directory" } else { "system roots" });
     line("Registered:", &registration.registered_at);
     if status.deregistered {
@@ -354,6 +359,11 @@ mod tests {
             ..Status::default()
         };
         assert!(format_status(&registration(), &ok, false).contains("succeeded at 2026-11-25T10:05:00Z"));
+
+        let plain = state::Registration { endpoint: "http://127.0.0.1:8443".into(), ..registration() };
+        let text = format_status(&plain, &ok, false);
+        assert!(text.contains("http://127.0.0.1:8443 (REFUSED: endpoint"), "{text}");
+        assert!(!format_status(&registration(), &ok, false).contains("REFUSED"));
 
         let gone = Status {
             last_ping_ok: Some(false),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use corral_wire::keys;
 
 use crate::api::{RegisterManagedInstanceRequest, RegisterManagedInstanceResult};
-use crate::client::{Auth, CallError, SsmClient};
+use crate::client::{self, Auth, BodyError, CallError, SsmClient};
 use crate::credentials::Identity;
 use crate::state::{Registration, StateDir, Status, CA_BUNDLE_FILE, PENDING_KEY_FILE, PRIVATE_KEY_FILE};
 
@@ -41,6 +41,10 @@ pub fn valid_region(region: &str) -> bool {
 
 /// Registers the machine; returns the new instance ID. The error is the message to print.
 pub async fn register(dir: &StateDir, args: &RegisterArgs) -> Result<String, String> {
+    // First of all, before a key, a fingerprint or the state directory exists: the activation
+    // code is this call's only secret, so an endpoint that would send it in clear is refused
+    // where the user gives it. (`Identity::load` repeats the check for a stored registration.)
+    client::https_endpoint(&args.endpoint).map_err(|e| format!("--endpoint: {e}"))?;
     if !valid_region(&args.region) {
         return Err(format!("invalid region {:?}: use letters, digits and '-' only", args.region));
     }
@@ -152,6 +156,8 @@ fn is_certificate_error(error: &CallError) -> bool {
 fn transient(error: &CallError) -> bool {
     match error {
         CallError::Network(_) => !is_certificate_error(error),
+        // The connection broke mid-answer: as transient as one that broke before it.
+        CallError::Body(BodyError::Read(_)) => true,
         CallError::Aws { status, code, .. } => {
             *status >= 500 || code == "TooManyUpdates" || code == "ThrottlingException"
         }
@@ -182,6 +188,29 @@ mod tests {
         assert!(transient(&CallError::Aws { status: 503, code: "HTTP503".into(), message: String::new() }));
         assert!(transient(&CallError::Aws { status: 400, code: "TooManyUpdates".into(), message: String::new() }));
         assert!(!transient(&CallError::Aws { status: 400, code: "InvalidActivation".into(), message: String::new() }));
+        assert!(transient(&CallError::Body(BodyError::Read("reset".into()))));
+        assert!(!transient(&CallError::Body(BodyError::TooLarge { limit: 1, declared: None })));
+    }
+
+    #[tokio::test]
+    async fn register_refuses_a_plain_http_endpoint() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = StateDir::new(tmp.path().join("state"));
+        for endpoint in ["http://127.0.0.1:1", "HTTP://corral.example:8443/", "ws://127.0.0.1:1"] {
+            let args = RegisterArgs {
+                code: "c".repeat(20),
+                id: "i".repeat(36),
+                region: "us-east-1".into(),
+                endpoint: endpoint.into(),
+                ca_bundle: None,
+                force: true,
+            };
+            let error = register(&dir, &args).await.expect_err("must refuse");
+            assert!(error.starts_with("--endpoint: ") && error.contains("must be an https:// URL"), "{error}");
+            // Refused before anything was generated or written (and before any connection).
+            assert!(!dir.path().exists(), "{endpoint}: the state directory was created");
+        }
     }
 
     #[tokio::test]

@@ -635,3 +635,21 @@ async fn misspelt_or_contradictory_policy_elements_are_refused() {
     let r = server.iam("Action=ListUserPolicies&UserName=u").await;
     assert!(!r.text.contains("<member>p</member>"), "nothing was stored: {}", r.text);
 }
+
+// === Low 11: the agent never talks plain HTTP ===
+
+#[test]
+fn the_agent_refuses_a_plain_http_endpoint() {
+    let state = tempfile::tempdir().expect("dir");
+    let out = std::process::Command::new(agent_bin())
+        .args(["register", "--state-dir"])
+        .arg(state.path().join("agent"))
+        .args(["--code", "abcdefghijklmnopqrst", "--id", "00000000-0000-4000-8000-000000000000"])
+        .args(["--region", "us-east-1", "--endpoint", "http://127.0.0.1:9"])
+        .output()
+        .expect("agent runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("https"), "{stderr}");
+    assert!(!state.path().join("agent").exists(), "nothing was written");
+}
