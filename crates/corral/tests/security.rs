@@ -653,3 +653,53 @@ fn the_agent_refuses_a_plain_http_endpoint() {
     assert!(stderr.contains("https"), "{stderr}");
     assert!(!state.path().join("agent").exists(), "nothing was written");
 }
+
+// === Also: the generated CA certifies only the server's names, and its key may stay offline ===
+
+/// Signs a server certificate for `name` with the data dir's CA key, as a thief of that key
+/// would, and asks a TLS client (rustls) trusting `ca.pem` whether it accepts it for `name`.
+fn forged_certificate_accepted(data_dir: &std::path::Path, name: &str) -> bool {
+    let ca_key = std::fs::read_to_string(data_dir.join("ca-key.pem")).expect("ca key");
+    let ca_key = rcgen::KeyPair::from_pem(&ca_key).expect("ca key");
+    let mut ca = rcgen::CertificateParams::default();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "Corral local CA");
+    dn.push(rcgen::DnType::OrganizationName, "Corral");
+    ca.distinguished_name = dn;
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let leaf = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+    let leaf = leaf.signed_by(&key, &issuer).expect("sign");
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut std::fs::read(data_dir.join("ca.pem")).expect("ca").as_slice()) {
+        roots.add(cert.expect("ca")).expect("root");
+    }
+    use rustls::client::danger::ServerCertVerifier;
+    let verifier = rustls::client::WebPkiServerVerifier::builder(std::sync::Arc::new(roots)).build().expect("verifier");
+    let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).expect("name");
+    verifier.verify_server_cert(leaf.der(), &[], &server_name, &[], rustls::pki_types::UnixTime::now()).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_ca_certifies_only_the_servers_names() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let with_san = |san: &str| StartOptions { args: vec!["--tls-san".into(), san.into()], ..Default::default() };
+    let server = TestServer::start(&data, with_san("corral.test")).expect("server");
+    server.stop();
+
+    // A leaf for one of the server's names verifies (the forgery is well made)...
+    assert!(forged_certificate_accepted(&data, "corral.test"));
+    // ...but the CA key cannot mint a certificate clients accept for any other site.
+    assert!(!forged_certificate_accepted(&data, "bank.example"), "the CA is not name-constrained");
+
+    // A name outside the constraints is refused with what to do about it.
+    let err = TestServer::start(&data, with_san("other.test")).err().expect("refused");
+    assert!(err.contains("rotate the CA"), "{err}");
+
+    // The CA key may be kept offline: the server starts and serves without it.
+    std::fs::rename(data.join("ca-key.pem"), dir.path().join("ca-key.offline")).expect("move the key away");
+    let server = TestServer::start(&data, with_san("corral.test")).expect("starts without the CA key");
+    server.sts().get_caller_identity().send().await.expect("serves TLS");
+}
