@@ -23,6 +23,15 @@ use super::{RequestToVerify, SigV4Error, CONTENT_SHA256_HEADER};
 /// hash is the hex SHA-256 of the body; when `x-amz-content-sha256` is signed its value is used
 /// instead, after checking that it is the body's real hash.
 pub fn canonical_request(req: &RequestToVerify<'_>, signed_headers: &[String]) -> Result<String, SigV4Error> {
+    canonical_request_with_query(req, signed_headers, &canonical_query_string(req.query))
+}
+
+/// [`canonical_request`] with a given canonical query string (see [`query_forms`]).
+pub fn canonical_request_with_query(
+    req: &RequestToVerify<'_>,
+    signed_headers: &[String],
+    canonical_query: &str,
+) -> Result<String, SigV4Error> {
     if signed_headers.is_empty() {
         return Err(SigV4Error::EmptySignedHeaders);
     }
@@ -31,7 +40,7 @@ pub fn canonical_request(req: &RequestToVerify<'_>, signed_headers: &[String]) -
     out.push('\n');
     out.push_str(&canonical_uri(req.path));
     out.push('\n');
-    out.push_str(&canonical_query_string(req.query));
+    out.push_str(canonical_query);
     out.push('\n');
 
     let mut names = Vec::with_capacity(signed_headers.len());
@@ -139,6 +148,36 @@ fn remove_dot_segments(path: &str) -> String {
     out
 }
 
+/// The canonical query strings a client may have signed for `raw_query`, the SigV4 form first.
+///
+/// SigV4 says: decode every name and value, encode them again with only the RFC 3986 unreserved
+/// characters left as they are, and sort by name, then value. Clients that were handed a query
+/// they did not build sign other forms: botocore sorts the pairs of a URL's query as written
+/// (it expects them encoded already) and form-encodes a space in `params` as `+` while signing
+/// `%20`, and curl before 8.2 signs the query exactly as sent.
+/// Each form is derived from the bytes received, so a signature over any of them still binds
+/// the query the server acts on (at most up to the order of its pairs, as the SigV4 form does).
+pub fn query_forms(raw_query: &str) -> Vec<String> {
+    let mut forms = vec![canonical_query_string(raw_query)];
+    let mut raw_sorted: Vec<&str> = raw_query.split('&').filter(|p| !p.is_empty()).collect();
+    raw_sorted.sort_by(|a, b| {
+        let split = |p: &'_ str| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            (n.to_string(), v.to_string())
+        };
+        split(a).cmp(&split(b))
+    });
+    // Form-encoded clients (botocore preparing `params`) send a space as `+` and sign it as
+    // `%20`; the server's own query parser reads `+` as a space too.
+    let plus_as_space = canonical_query_string(&raw_query.replace('+', "%20"));
+    for form in [raw_query.to_string(), raw_sorted.join("&"), plus_as_space] {
+        if !forms.contains(&form) {
+            forms.push(form);
+        }
+    }
+    forms
+}
+
 /// The canonical query string of a raw query (without `?`).
 ///
 /// Each `name=value` pair is percent-decoded and re-encoded with RFC 3986 rules (so clients that
@@ -219,6 +258,23 @@ fn uri_encode(bytes: &[u8], encode_slash: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_forms_cover_what_clients_sign() {
+        // SigV4's form, then the query as sent (curl < 8.2), then its pairs sorted (botocore
+        // given an unencoded URL).
+        assert_eq!(
+            query_forms("stream=stdout&plugin=aws:runShellScript"),
+            [
+                "plugin=aws%3ArunShellScript&stream=stdout",
+                "stream=stdout&plugin=aws:runShellScript",
+                "plugin=aws:runShellScript&stream=stdout",
+            ]
+        );
+        // A query already in SigV4's form has one form only.
+        assert_eq!(query_forms("a=1&b=%2F"), ["a=1&b=%2F"]);
+        assert_eq!(query_forms(""), [""]);
+    }
 
     fn check_uri(raw: &str, expected: &str) {
         assert_eq!(canonical_uri(raw), expected, "canonical_uri({raw:?})");

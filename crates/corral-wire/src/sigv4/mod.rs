@@ -16,7 +16,9 @@ mod canonical;
 mod rsa_pss;
 
 pub(crate) use canonical::hex_value;
-pub use canonical::{canonical_query_string, canonical_request, canonical_uri};
+pub use canonical::{
+    canonical_query_string, canonical_request, canonical_request_with_query, canonical_uri, query_forms,
+};
 pub use rsa_pss::{sign_request_rsa, verify_rsa_pss};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -398,16 +400,20 @@ pub fn verify_hmac(
     secret_access_key: &str,
 ) -> Result<(), SigV4Error> {
     require_host_signed(auth)?;
-    let canonical_request = canonical_request(req, &auth.signed_headers)?;
-    let string_to_sign = string_to_sign(amz_date, &auth.scope, &canonical_request);
     let key = signing_key(secret_access_key, &auth.scope);
-    let expected = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
-    // Slices of different lengths compare unequal without leaking where they differ.
-    if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        Ok(())
-    } else {
-        Err(SigV4Error::SignatureMismatch { canonical_request, string_to_sign })
+    let mut first_mismatch = None;
+    // The SigV4 form first; the others only for queries some clients sign differently.
+    for query in canonical::query_forms(req.query) {
+        let canonical_request = canonical::canonical_request_with_query(req, &auth.signed_headers, &query)?;
+        let string_to_sign = string_to_sign(amz_date, &auth.scope, &canonical_request);
+        let expected = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
+        // Slices of different lengths compare unequal without leaking where they differ.
+        if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+            return Ok(());
+        }
+        first_mismatch.get_or_insert(SigV4Error::SignatureMismatch { canonical_request, string_to_sign });
     }
+    Err(first_mismatch.unwrap_or(SigV4Error::EmptySignedHeaders))
 }
 
 /// Checks `X-Amz-Date` against the credential scope date and the server clock.
