@@ -42,11 +42,15 @@ pub struct Prepared {
     pub tls: TlsMaterial,
     /// Whether this start created the account.
     pub first_start: bool,
+    /// The data dir's lock, held while the server runs.
+    pub lock: crate::lock::DataDirLock,
 }
 
 /// Prepares the data dir, the store, the account and TLS material.
 pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
     ensure_private_dir(&config.data_dir)?;
+    // Before anything in the data dir is opened or written: one server per data dir.
+    let lock = crate::lock::DataDirLock::acquire(&config.data_dir)?;
     let key = corral_store::load_or_create_key_file(&config.effective_secret_key_file())
         .context("loading the secret key that encrypts credentials at rest")?;
     let url = config.effective_database_url();
@@ -102,7 +106,7 @@ pub async fn prepare(config: &ServerConfig) -> anyhow::Result<Prepared> {
         (None, None) => tls::ensure_generated_certificates(&config.data_dir, &config.tls_sans)?,
         _ => bail!("--tls-cert and --tls-key go together"),
     };
-    Ok(Prepared { store, account_id, tls, first_start })
+    Ok(Prepared { store, account_id, tls, first_start, lock })
 }
 
 async fn create_account(store: &dyn Store, config: &ServerConfig) -> anyhow::Result<String> {
@@ -178,13 +182,26 @@ pub fn endpoint_url(addr: SocketAddr) -> String {
     }
 }
 
-/// Writes `aws-config` (profile `corral`: region, endpoint_url, ca_bundle).
+/// Writes `aws-config` (profile `corral`: region, endpoint_url, ca_bundle), unless it already
+/// says exactly that; a changed endpoint is logged, since every CLI user of the file is moved.
 pub fn write_cli_config(config: &ServerConfig, tls: &TlsMaterial, endpoint: &str) -> anyhow::Result<PathBuf> {
     let path = config.data_dir.join(AWS_CONFIG_FILE);
     let mut contents = format!("[profile {CLI_PROFILE}]\nregion = {}\nendpoint_url = {endpoint}\n", config.region);
     if let Some(ca) = &tls.ca_cert {
         let ca = std::fs::canonicalize(ca).unwrap_or_else(|_| ca.clone());
         contents.push_str(&format!("ca_bundle = {}\n", ca.display()));
+    }
+    let existing = std::fs::read_to_string(&path).ok();
+    if existing.as_deref() == Some(contents.as_str()) {
+        return Ok(path);
+    }
+    if let Some(old) = existing {
+        let old_endpoint = old.lines().find_map(|l| l.strip_prefix("endpoint_url = ")).unwrap_or("none");
+        if old_endpoint != endpoint {
+            tracing::info!(from = old_endpoint, to = endpoint, file = %path.display(), "the endpoint changed; rewrote the AWS CLI config");
+        } else {
+            tracing::info!(file = %path.display(), "rewrote the AWS CLI config (region or CA changed)");
+        }
     }
     write_public_file(&path, contents.as_bytes())?;
     Ok(path)

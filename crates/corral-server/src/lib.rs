@@ -11,6 +11,7 @@ pub mod edge;
 pub mod engine;
 pub mod files;
 pub mod ids;
+pub mod lock;
 pub mod services;
 pub mod state;
 pub mod tls;
@@ -33,11 +34,19 @@ pub fn install_crypto_provider() {
 /// Starts the control plane and serves until SIGINT or SIGTERM.
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     install_crypto_provider();
-    let prepared = bootstrap::prepare(&config).await?;
-    let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+    let mut prepared = bootstrap::prepare(&config).await?;
+    let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (is another Corral, or another program, listening there?)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("binding {}: {e}{hint}", config.listen)
+    })?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let endpoint = bootstrap::endpoint_url(local);
+    prepared.lock.record(Some(&endpoint))?;
     bootstrap::write_cli_config(&config, &prepared.tls, &endpoint)?;
 
     let tls = RustlsConfig::from_config(tls::server_config(&prepared.tls)?);

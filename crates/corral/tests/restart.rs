@@ -117,3 +117,37 @@ async fn data_dir_files_and_modes() {
     let contains = |hay: &[u8]| hay.windows(secret.len()).any(|w| w == secret.as_bytes());
     assert!(!contains(&db) && !contains(&wal), "the secret access key is stored in clear");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_per_data_dir_and_the_cli_config_is_left_alone() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let first = TestServer::start(&data, StartOptions::default()).expect("first start");
+    let config_before = std::fs::read_to_string(data.join("aws-config")).expect("aws-config");
+    let credentials_before = std::fs::read_to_string(data.join("aws-credentials")).expect("aws-credentials");
+
+    // A second server on the same data dir (another port) is refused, naming the first one.
+    let err = TestServer::start(&data, StartOptions::default()).err().expect("second server refused");
+    assert!(err.contains("another Corral server"), "{err}");
+    assert!(err.contains(&first.endpoint), "names the running server's endpoint: {err}");
+    // ...and it changed nothing the first one's users depend on.
+    assert_eq!(std::fs::read_to_string(data.join("aws-config")).expect("aws-config"), config_before);
+    assert_eq!(std::fs::read_to_string(data.join("aws-credentials")).expect("creds"), credentials_before);
+    first.sts().get_caller_identity().send().await.expect("the first server still serves");
+
+    // A crash leaves no stale lock: the next server takes over at once.
+    let port = first.host.rsplit(':').next().expect("port").to_string();
+    first.kill9();
+    let same_port = StartOptions { args: vec!["--listen".into(), format!("127.0.0.1:{port}")], ..Default::default() };
+    let second = TestServer::start(&data, same_port).expect("starts after a crash");
+    // Same endpoint: the CLI config is not rewritten.
+    assert_eq!(std::fs::read_to_string(data.join("aws-config")).expect("aws-config"), config_before);
+    assert!(!second.log().contains("rewrote the AWS CLI config"), "{}", second.log());
+    second.stop();
+
+    // Another endpoint: rewritten, and the log says so.
+    let third = TestServer::start(&data, StartOptions::default()).expect("third start");
+    let config_after = std::fs::read_to_string(data.join("aws-config")).expect("aws-config");
+    assert!(config_after.contains(&third.endpoint), "{config_after}");
+    assert!(third.log().contains("the endpoint changed"), "{}", third.log());
+}
