@@ -115,3 +115,42 @@ def test_groups_and_managed_policies(corral, tmp_path):
 
     aws(corral, "iam", "tag-user", "--user-name", "bob", "--tags", "Key=team,Value=ops")
     assert out(corral, "iam", "list-user-tags", "--user-name", "bob")["Tags"] == [{"Key": "team", "Value": "ops"}]
+
+
+def readme_ops_policy():
+    """The ops.json the README shows, read from the README itself so the two stay in step."""
+    from conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    after = text.split("`ops.json` lets alice", 1)[1]
+    block = after.split("```", 2)[1]
+    return json.loads(block)
+
+
+def test_readme_ops_policy_and_alices_own_profile(corral, tmp_path):
+    ops = tmp_path / "ops.json"
+    ops.write_text(json.dumps(readme_ops_policy()))
+    aws(corral, "iam", "create-user", "--user-name", "alice")
+    aws(corral, "iam", "put-user-policy", "--user-name", "alice", "--policy-name", "ops", "--policy-document", f"file://{ops}")
+    key = out(corral, "iam", "create-access-key", "--user-name", "alice")["AccessKey"]
+
+    # Her own ~/.aws files, filled in with `aws configure set` as the README shows.
+    env = corral.cli_env
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "alice-config")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "alice-credentials")
+    env.pop("AWS_PROFILE", None)
+    for setting, value in [
+        ("aws_access_key_id", key["AccessKeyId"]), ("aws_secret_access_key", key["SecretAccessKey"]),
+        ("endpoint_url", corral.endpoint), ("ca_bundle", str(corral.data_dir / "ca.pem")), ("region", "us-east-1"),
+    ]:
+        aws(corral, "configure", "set", setting, value, "--profile", "alice", env=env)
+    listed = json.loads(aws(corral, "ssm", "describe-instance-information", "--profile", "alice", env=env).stdout)
+    assert listed["InstanceInformationList"] == []
+    who = json.loads(aws(corral, "sts", "get-caller-identity", "--profile", "alice", env=env).stdout)
+    assert who["Arn"].endswith(":user/alice")
+    # Her policy lets her run commands only on machines tagged env=lab.
+    proc = aws(corral, "ssm", "send-command", "--document-name", "AWS-RunShellScript", "--instance-ids",
+               "mi-0123456789abcdef0", "--parameters", 'commands=["uptime"]', "--profile", "alice", env=env, check=False)
+    assert proc.returncode != 0 and "AccessDeniedException" in proc.stderr, proc.stderr
+    proc = aws(corral, "iam", "list-users", "--profile", "alice", env=env, check=False)
+    assert proc.returncode != 0 and "AccessDenied" in proc.stderr

@@ -1,7 +1,11 @@
 """The README's quickstart, run with the AWS CLI exactly as a new user would."""
 
 import json
+import os
+import shutil
 import subprocess
+
+from conftest import ROOT
 
 TIER = "/ssm/managed-instance/activation-tier"
 
@@ -56,3 +60,29 @@ def test_cli_with_a_wrong_secret_is_refused(corral, tmp_path):
     proc = subprocess.run(["aws", "sts", "get-caller-identity"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 255
     assert "(SignatureDoesNotMatch)" in proc.stderr
+
+
+def test_corral_env_works_even_where_aws_ca_bundle_is_exported(corral, tmp_path):
+    """Machines that export AWS_CA_BUNDLE (corporate proxies) break the profile's ca_bundle;
+    `eval "$(corral env)"` sets everything, that variable included."""
+    binary = os.environ.get("CORRAL_BIN", str(ROOT / "target" / "debug" / "corral"))
+    # A bundle of public CAs, as a corporate setup exports; it does not hold Corral's CA.
+    other_ca = tmp_path / "corporate-ca.pem"
+    system = "/etc/ssl/certs/ca-certificates.crt"
+    if os.path.exists(system):
+        shutil.copy(system, other_ca)
+    else:
+        other_ca.write_text("")
+    env = corral.cli_env
+    env["AWS_CA_BUNDLE"] = str(other_ca)
+    # The trap: the profile alone loses to the exported bundle.
+    trapped = subprocess.run(["aws", "sts", "get-caller-identity"], env=env, capture_output=True, text=True, timeout=120)
+    assert trapped.returncode != 0, trapped.stdout
+    # The fix, from any directory, for the data dir given.
+    script = f'eval "$("{binary}" env --data-dir "{corral.data_dir}")" && aws sts get-caller-identity'
+    fixed = subprocess.run(["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["Account"] == corral.account_id
+    printed = subprocess.run([binary, "env", "--data-dir", str(corral.data_dir), "--shell", "fish"],
+                             capture_output=True, text=True, check=True).stdout
+    assert f"set -gx AWS_CA_BUNDLE '{corral.data_dir / 'ca.pem'}'" in printed

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod authz;
 pub mod bootstrap;
+pub mod cli_env;
 pub mod config;
 pub mod context;
 pub mod edge;
@@ -97,13 +98,11 @@ fn print_banner(config: &ServerConfig, prepared: &bootstrap::Prepared, endpoint:
     if let Some(ca) = &prepared.tls.ca_cert {
         println!("corral: machines and clients trust the CA in {}", ca.display());
     }
-    println!("Point the AWS CLI at it:");
-    println!(
-        "  export AWS_CONFIG_FILE={dir}/{} AWS_SHARED_CREDENTIALS_FILE={dir}/{} AWS_PROFILE={}",
-        bootstrap::AWS_CONFIG_FILE,
-        bootstrap::AWS_CREDENTIALS_FILE,
-        bootstrap::CLI_PROFILE
-    );
+    println!("Point the AWS CLI at it (eval \"$(corral env --data-dir {dir})\" prints the same):");
+    let vars = cli_env::variables(&config.data_dir);
+    for line in cli_env::render(&vars, cli_env::Shell::Posix).lines() {
+        println!("  {line}");
+    }
     println!("  aws sts get-caller-identity");
     use std::io::Write;
     let _ = std::io::stdout().flush();

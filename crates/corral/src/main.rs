@@ -26,6 +26,19 @@ enum Command {
     /// Check or export the audit trail (CloudTrail records), reading the database directly.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print the environment that points the AWS CLI and SDKs at this data dir:
+    /// eval "$(corral env)".
+    Env(EnvArgs),
+}
+
+#[derive(Args)]
+struct EnvArgs {
+    /// Data directory of the server.
+    #[arg(long, env = "CORRAL_DATA_DIR", default_value = "./corral-data")]
+    data_dir: PathBuf,
+    /// Shell to print for: sh/bash/zsh (default), fish, powershell.
+    #[arg(long, default_value = "bash", value_parser = ["sh", "bash", "zsh", "fish", "powershell", "pwsh"])]
+    shell: String,
 }
 
 #[derive(Args)]
@@ -95,6 +108,13 @@ fn main() -> ExitCode {
             runtime.block_on(corral_server::run(server_config(args)))
         }
         Command::Audit(command) => return runtime.block_on(audit::run(command)),
+        Command::Env(args) => {
+            let shell =
+                corral_server::cli_env::Shell::parse(&args.shell).unwrap_or(corral_server::cli_env::Shell::Posix);
+            let vars = corral_server::cli_env::variables(&args.data_dir);
+            print!("{}", corral_server::cli_env::render(&vars, shell));
+            return ExitCode::SUCCESS;
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
