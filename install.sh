@@ -54,6 +54,14 @@ die() {
     exit 1
 }
 
+# A word quoted for sh, only when it needs it, so printed commands can be pasted as they are.
+quote() {
+    case $1 in
+        *[!A-Za-z0-9_./:=@%+-]*) printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+        *) printf '%s' "$1" ;;
+    esac
+}
+
 need_value() {
     # $1 option name, $2 number of remaining arguments
     [ "$2" -ge 2 ] || die "$1 needs a value (see --help)"
@@ -196,7 +204,7 @@ if [ "$REGISTER" -eq 1 ]; then
     [ -z "$CA_BUNDLE" ] || set -- "$@" --ca-bundle "$CA_BUNDLE"
     [ -z "$STATE_DIR" ] || set -- "$@" --state-dir "$STATE_DIR"
     [ "$FORCE" -eq 0 ] || set -- "$@" --force
-    instance_id=$("$DESTDIR$BIN_PATH" "$@") || die "registration failed (see the message above); the binary and unit are installed, run install.sh again with the right options"
+    instance_id=$(CORRAL_AGENT_NO_START_HINT=1 "$DESTDIR$BIN_PATH" "$@") || die "registration failed (see the message above); the binary and unit are installed, run install.sh again with the right options"
     echo "registered as $instance_id"
 fi
 
@@ -212,5 +220,16 @@ if systemd_running; then
         echo "enabled and started $UNIT_NAME"
     fi
 else
-    echo "systemd not used: start the agent with \`$BIN_PATH run\` (or enable $UNIT_NAME where systemd runs)"
+    # The exact command that works for the options given: the staged path under --destdir,
+    # and the state dir the registration went to.
+    run_cmd="$(quote "$DESTDIR$BIN_PATH") run"
+    [ -z "$STATE_DIR" ] || run_cmd="$run_cmd --state-dir $(quote "$STATE_DIR")"
+    if [ -n "$DESTDIR" ]; then
+        echo "staged under $DESTDIR; systemd was not called."
+        echo "on the target machine, copy the staged files to / and run: systemctl daemon-reload && systemctl enable --now $UNIT_NAME"
+        echo "to run the staged agent here instead: $run_cmd"
+    else
+        echo "systemd not used; start the agent with: $run_cmd"
+        echo "or, where systemd runs: systemctl daemon-reload && systemctl enable --now $UNIT_NAME"
+    fi
 fi

@@ -46,8 +46,16 @@ def test_install_register_and_report(corral, tmp_path, agent_bin):
     assert installed.exists()
     assert "ExecStart=/usr/local/bin/corral-agent run" in unit and "Restart=always" in unit
 
-    # Run what the unit would run, and see the machine report in.
-    agent = subprocess.Popen([str(installed), "run", "--state-dir", str(state), "--ping-interval-secs", "1"],
+    # The script says exactly how to start what it staged: that command, pasted into a shell,
+    # runs the agent with the state dir it registered into (no wait for a registration
+    # elsewhere), and the machine reports in.
+    assert "Start the agent" not in proc.stderr, proc.stderr  # the agent's own hint would be wrong here
+    prefix = "to run the staged agent here instead: "
+    line = next((l for l in proc.stdout.splitlines() if l.startswith(prefix)), None)
+    assert line, proc.stdout
+    command = line[len(prefix):]
+    assert command.startswith(str(installed)) and f"--state-dir {state}" in command, command
+    agent = subprocess.Popen(["sh", "-c", f"exec {command} --ping-interval-secs 1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 30

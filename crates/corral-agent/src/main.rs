@@ -125,6 +125,20 @@ enum ServiceCommand {
     Uninstall,
 }
 
+/// Set by install.sh, which tells the user itself how to start what it installed.
+const NO_START_HINT_ENV: &str = "CORRAL_AGENT_NO_START_HINT";
+
+/// How to start the agent just registered: this binary, with the state dir it registered into
+/// when that is not the default (or the agent would wait for a registration elsewhere).
+fn start_hint(dir: &StateDir, custom_state_dir: bool) -> String {
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "corral-agent".into());
+    let state = if custom_state_dir { format!(" --state-dir {}", dir.path().display()) } else { String::new() };
+    format!(
+        "Start the agent: `{exe} run{state}`; to run it as a service, install it with install.sh (Linux) or \
+         `corral-agent service install` (Windows)."
+    )
+}
+
 fn main() -> ExitCode {
     // reqwest is built without a default crypto provider so that only ring is linked; it must
     // be installed before the first TLS configuration is built.
@@ -133,6 +147,7 @@ fn main() -> ExitCode {
     init_logging();
     match cli.command {
         Command::Register { code, id, region, endpoint, ca_bundle, force, state } => {
+            let custom_state_dir = state.state_dir.is_some();
             let args = register::RegisterArgs { code, id, region, endpoint, ca_bundle, force };
             let dir = state.dir();
             match block_on(register::register(&dir, &args)) {
@@ -141,7 +156,10 @@ fn main() -> ExitCode {
                         "Registered this machine as {instance_id} ({}, region {}); role credentials work.",
                         args.endpoint, args.region
                     );
-                    eprintln!("Start the agent: `systemctl enable --now corral-agent` (Linux) or `corral-agent service install` (Windows).");
+                    // install.sh prints its own, exact, instructions for what it installed.
+                    if std::env::var_os(NO_START_HINT_ENV).is_none() {
+                        eprintln!("{}", start_hint(&dir, custom_state_dir));
+                    }
                     // The bare ID on stdout, for scripts: ID=$(corral-agent register ...).
                     println!("{instance_id}");
                     ExitCode::SUCCESS
