@@ -121,6 +121,18 @@ async fn the_control_channel_speaks_the_ssm_agents_protocol() {
     let (status, body) = create_channel(&server, &other, &inst.instance_id).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("<AccessDeniedException>"), "{body}");
+    // Both calls have their line in the server's log, the refusal with its reason.
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| l.contains("operation=\"CreateControlChannel\"") && l.contains(" ok")),
+        "no log line for the accepted CreateControlChannel:\n{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("operation=\"CreateControlChannel\"")
+            && l.contains("AccessDeniedException")
+            && l.contains("reason=")),
+        "no log line for the refused CreateControlChannel:\n{log}"
+    );
 
     // A wrong token closes the channel; the right one keeps it.
     let mut socket = open_channel(&server, &inst).await.expect("upgrade");

@@ -162,6 +162,13 @@ async fn commands_run_on_real_agents_by_id_and_by_tag_under_rate_controls() {
         .expect("unsigned GET");
     assert_eq!(unsigned.status().as_u16(), 403);
     assert!(unsigned.text().await.unwrap_or_default().contains("MissingAuthenticationToken"));
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| l.contains("operation=\"GetCommandInvocationOutput\"")
+            && l.contains("MissingAuthenticationToken")
+            && l.contains("reason=")),
+        "the refused extension call has its log line:\n{log}"
+    );
     let (key, secret) = server.admin_credentials();
     let lookup = RawRequest::json(
         &server,

@@ -523,6 +523,18 @@ pub async fn audit_side_call(
     call: SideCall<'_>,
     error: Option<(&str, &str)>,
 ) -> Result<(), String> {
+    // One log line per request on these routes too, as the API router writes for its calls,
+    // with the reason for a refusal (the wire message: never a secret).
+    let who = caller.map(|c| c.principal.arn.as_str()).unwrap_or("anonymous");
+    let request_id = caller.map(|c| c.request_id.as_str()).unwrap_or("-");
+    match error {
+        None => {
+            tracing::info!(%request_id, service = call.event_source, operation = call.event_name, caller = who, source_ip = %peer.ip(), "ok")
+        }
+        Some((code, reason)) => {
+            tracing::info!(%request_id, service = call.event_source, operation = call.event_name, caller = who, source_ip = %peer.ip(), %code, %reason, "error")
+        }
+    }
     if !state.config.audit_enabled {
         return Ok(());
     }
