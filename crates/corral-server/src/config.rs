@@ -54,6 +54,11 @@ pub struct ServerConfig {
     /// Silence after which a managed instance shows `ConnectionLost` instead of `Online`. The
     /// agent pings every 5 minutes, so the default of 10 minutes tolerates one lost ping.
     pub ping_timeout: Duration,
+    /// How long after its control channel closed an instance that has neither reconnected nor
+    /// pinged shows `ConnectionLost` (rather than waiting for `ping_timeout`). Default 3 minutes,
+    /// longer than an agent's first reconnect attempts (`--channel-grace-secs`,
+    /// `CORRAL_CHANNEL_GRACE_SECS`).
+    pub channel_grace: Duration,
     /// Silence after which an instance shows `Inactive` (30 days).
     pub inactive_after: Duration,
     /// Lifetime of the role credentials a managed instance gets (about an hour, as AWS).
@@ -85,6 +90,7 @@ impl ServerConfig {
             header_read_timeout: Duration::from_secs(20),
             max_connections: 10_000,
             ping_timeout: Duration::from_secs(10 * 60),
+            channel_grace: Duration::from_secs(3 * 60),
             inactive_after: Duration::from_secs(30 * 24 * 3600),
             role_token_lifetime: Duration::from_secs(3600),
             standard_tier_instance_limit: 1000,

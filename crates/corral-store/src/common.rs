@@ -125,6 +125,7 @@ macro_rules! instance_columns {
          i.activation_id AS activation_id, i.iam_role AS iam_role, i.name AS name, \
          i.public_key AS public_key, i.previous_public_key AS previous_public_key, \
          i.previous_key_expires_at AS previous_key_expires_at, \
+         i.channel_opened_at AS channel_opened_at, i.channel_closed_at AS channel_closed_at, \
          i.fingerprint AS fingerprint, i.registered_at AS registered_at, \
          i.last_ping_at AS last_ping_at, i.agent_name AS agent_name, \
          i.agent_status AS agent_status, i.agent_version AS agent_version, \

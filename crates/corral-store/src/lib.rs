@@ -484,6 +484,19 @@ pub trait Store: Send + Sync + 'static {
         previous_valid_until: OffsetDateTime,
     ) -> StoreResult<()>;
 
+    /// Records that the instance's control channel opened at `at`: a ping at `at`, the channel's
+    /// open time, and no close. [`StoreError::NotFound`] if the instance does not exist.
+    async fn record_channel_open(&self, instance_id: &str, at: OffsetDateTime) -> StoreResult<()>;
+
+    /// Records that the channel opened at `opened_at` closed at `at`; a no-op when another
+    /// channel has opened since (on this server or another replica).
+    async fn record_channel_close(
+        &self,
+        instance_id: &str,
+        opened_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
+
     /// Forgets the previous key once the new one is in use, if it is still `previous_public_key`
     /// (a rotation that happened meanwhile is left alone). A no-op when there is none.
     async fn retire_previous_public_key(&self, instance_id: &str, previous_public_key: &str) -> StoreResult<()>;

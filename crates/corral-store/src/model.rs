@@ -244,6 +244,10 @@ pub struct ManagedInstance {
     pub previous_public_key: Option<String>,
     /// When `previous_public_key` stops being accepted (millisecond precision).
     pub previous_key_expires_at: Option<OffsetDateTime>,
+    /// When the instance's latest control channel opened (millisecond precision).
+    pub channel_opened_at: Option<OffsetDateTime>,
+    /// When that channel closed; `None` while it is open (or none was ever opened).
+    pub channel_closed_at: Option<OffsetDateTime>,
     /// The agent's machine fingerprint, as registered.
     pub fingerprint: String,
     /// Registration time (stored with millisecond precision).

@@ -201,6 +201,8 @@ fn instance_from_row(row: &PgRow) -> StoreResult<ManagedInstance> {
         public_key: row.try_get("public_key")?,
         previous_public_key: row.try_get("previous_public_key")?,
         previous_key_expires_at: row.try_get("previous_key_expires_at")?,
+        channel_opened_at: row.try_get("channel_opened_at")?,
+        channel_closed_at: row.try_get("channel_closed_at")?,
         fingerprint: row.try_get("fingerprint")?,
         registered_at: row.try_get("registered_at")?,
         last_ping_at: row.try_get("last_ping_at")?,
@@ -1024,6 +1026,8 @@ impl Store for PgStore {
             public_key: reg.public_key.clone(),
             previous_public_key: None,
             previous_key_expires_at: None,
+            channel_opened_at: None,
+            channel_closed_at: None,
             fingerprint: reg.fingerprint.clone(),
             registered_at,
             last_ping_at: None,
@@ -1144,6 +1148,39 @@ impl Store for PgStore {
         .bind(instance_id);
         self.write_one(query, true).await?;
         Ok(())
+    }
+
+    async fn record_channel_open(&self, instance_id: &str, at: OffsetDateTime) -> StoreResult<()> {
+        if unstorable(instance_id) {
+            return Err(StoreError::NotFound);
+        }
+        check_time("at", at)?;
+        let query = sqlx::query(
+            "UPDATE managed_instances SET last_ping_at = $1, channel_opened_at = $1, channel_closed_at = NULL \
+             WHERE instance_id = $2",
+        )
+        .bind(at)
+        .bind(instance_id);
+        self.write_one(query, true).await
+    }
+
+    async fn record_channel_close(
+        &self,
+        instance_id: &str,
+        opened_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        if unstorable(instance_id) {
+            return Ok(());
+        }
+        check_time("at", at)?;
+        let query = sqlx::query(
+            "UPDATE managed_instances SET channel_closed_at = $1 WHERE instance_id = $2 AND channel_opened_at = $3",
+        )
+        .bind(at)
+        .bind(instance_id)
+        .bind(opened_at);
+        self.write_one(query, false).await
     }
 
     async fn retire_previous_public_key(&self, instance_id: &str, previous_public_key: &str) -> StoreResult<()> {

@@ -251,6 +251,8 @@ fn instance_from_row(row: &SqliteRow) -> StoreResult<ManagedInstance> {
             .try_get::<Option<i64>, _>("previous_key_expires_at")?
             .map(from_millis)
             .transpose()?,
+        channel_opened_at: row.try_get::<Option<i64>, _>("channel_opened_at")?.map(from_millis).transpose()?,
+        channel_closed_at: row.try_get::<Option<i64>, _>("channel_closed_at")?.map(from_millis).transpose()?,
         fingerprint: row.try_get("fingerprint")?,
         registered_at: from_millis(row.try_get("registered_at")?)?,
         last_ping_at: last_ping_at.map(from_millis).transpose()?,
@@ -1074,6 +1076,8 @@ impl Store for SqliteStore {
             public_key: reg.public_key.clone(),
             previous_public_key: None,
             previous_key_expires_at: None,
+            channel_opened_at: None,
+            channel_closed_at: None,
             fingerprint: reg.fingerprint.clone(),
             registered_at,
             last_ping_at: None,
@@ -1194,6 +1198,40 @@ impl Store for SqliteStore {
         .bind(instance_id);
         self.write_one(query, true).await?;
         Ok(())
+    }
+
+    async fn record_channel_open(&self, instance_id: &str, at: OffsetDateTime) -> StoreResult<()> {
+        if unstorable(instance_id) {
+            return Err(StoreError::NotFound);
+        }
+        check_time("at", at)?;
+        let query = sqlx::query(
+            "UPDATE managed_instances SET last_ping_at = ?, channel_opened_at = ?, channel_closed_at = NULL \
+             WHERE instance_id = ?",
+        )
+        .bind(to_millis(at))
+        .bind(to_millis(at))
+        .bind(instance_id);
+        self.write_one(query, true).await
+    }
+
+    async fn record_channel_close(
+        &self,
+        instance_id: &str,
+        opened_at: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        if unstorable(instance_id) {
+            return Ok(());
+        }
+        check_time("at", at)?;
+        let query = sqlx::query(
+            "UPDATE managed_instances SET channel_closed_at = ? WHERE instance_id = ? AND channel_opened_at = ?",
+        )
+        .bind(to_millis(at))
+        .bind(instance_id)
+        .bind(to_millis(opened_at));
+        self.write_one(query, false).await
     }
 
     async fn retire_previous_public_key(&self, instance_id: &str, previous_public_key: &str) -> StoreResult<()> {

@@ -73,6 +73,10 @@ struct ServerArgs {
     /// Seconds without a health ping after which a managed instance shows ConnectionLost.
     #[arg(long, env = "CORRAL_PING_TIMEOUT_SECS", default_value_t = 600)]
     ping_timeout_secs: u64,
+    /// Seconds after its control channel closed that an instance which neither reconnected nor
+    /// pinged shows ConnectionLost.
+    #[arg(long, env = "CORRAL_CHANNEL_GRACE_SECS", default_value_t = 180)]
+    channel_grace_secs: u64,
     /// Most connections open at once (each managed instance holds one); more are refused.
     #[arg(long, env = "CORRAL_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
@@ -137,6 +141,7 @@ fn server_config(args: ServerArgs) -> ServerConfig {
     config.secret_key_file = args.secret_key_file;
     config.ping_timeout = std::time::Duration::from_secs(args.ping_timeout_secs);
     config.max_connections = args.max_connections.max(1);
+    config.channel_grace = std::time::Duration::from_secs(args.channel_grace_secs);
     config.header_read_timeout = std::time::Duration::from_secs(args.header_timeout_secs.max(1));
     // Only for measuring what the trail costs; a deployment never turns it off.
     config.audit_enabled = std::env::var("CORRAL_AUDIT").map(|v| v != "off").unwrap_or(true);

@@ -117,3 +117,67 @@ async fn agents_ride_out_a_control_plane_restart() {
     // The agent writes its status file just after the ping's answer: poll for it too.
     assert!(eventually(30, || async { agent.status().contains("succeeded at") }).await, "{}", agent.status());
 }
+
+async fn ping_status(server: &TestServer, instance_id: &str) -> String {
+    let out = server.ssm().describe_instance_information().send().await.expect("describe");
+    out.instance_information_list()
+        .iter()
+        .find(|i| i.instance_id() == Some(instance_id))
+        .and_then(|i| i.ping_status())
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn channel_opens(server: &TestServer, instance_id: &str) -> usize {
+    server.log().lines().filter(|l| l.contains("control channel open") && l.contains(instance_id)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_channel_shows_connection_lost_after_the_grace_period() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::start(
+        &dir.path().join("data"),
+        StartOptions { args: vec!["--channel-grace-secs".into(), "3".into()], ..Default::default() },
+    )
+    .expect("server");
+    server.create_instance_role("SSMServiceRole").await;
+    let (id, code) = server.create_activation("SSMServiceRole", 2, None, &[]).await;
+    let mut stopped = TestAgent::register(&server, &dir.path().join("a"), &id, &code).expect("register a");
+    let mut flaky = TestAgent::register(&server, &dir.path().join("b"), &id, &code).expect("register b");
+    // Pings every 5 minutes, as in production: without the channel, the ping timeout (10
+    // minutes) would keep both Online long after one is gone.
+    stopped.run(300);
+    flaky.run(300);
+    let both_open = eventually(30, || async {
+        channel_opens(&server, &stopped.instance_id) == 1 && channel_opens(&server, &flaky.instance_id) == 1
+    })
+    .await;
+    assert!(both_open, "both channels open:\n{}", server.log());
+    assert_eq!(ping_status(&server, &stopped.instance_id).await, "Online");
+
+    // One agent stops; the other drops its channel and reconnects within the grace period.
+    stopped.kill();
+    flaky.kill();
+    flaky.run(300);
+    assert!(eventually(20, || async { channel_opens(&server, &flaky.instance_id) == 2 }).await, "b reconnected");
+
+    let lost = eventually(30, || async { ping_status(&server, &stopped.instance_id).await == "ConnectionLost" }).await;
+    assert!(lost, "the stopped agent shows ConnectionLost once the grace period is over");
+    assert_eq!(ping_status(&server, &flaky.instance_id).await, "Online", "a reconnected agent stays Online");
+    let lost_count = server
+        .ssm()
+        .describe_instance_information()
+        .filters(
+            aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
+                .key("PingStatus")
+                .values("ConnectionLost")
+                .build()
+                .expect("filter"),
+        )
+        .send()
+        .await
+        .expect("filtered")
+        .instance_information_list()
+        .len();
+    assert_eq!(lost_count, 1, "the PingStatus filter agrees");
+}

@@ -15,7 +15,6 @@ use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use corral_store::InstanceInfo;
 use corral_wire::mgs::{
     self, message_type, AgentJobAck, AgentJobReply, AgentJobReplyAck, ClientMessage, OpenControlChannel,
 };
@@ -268,8 +267,10 @@ async fn serve_channel(state: AppState, instance_id: String, mut socket: WebSock
     }
     let mut registration = state.hub.register(&instance_id);
     tracing::info!(%instance_id, agent_version = %open.agent_version, platform = %open.platform_type, "control channel open");
-    if let Err(e) = state.store.record_ping(&instance_id, &InstanceInfo::default(), OffsetDateTime::now_utc()).await {
-        tracing::info!(%instance_id, error = %e, "could not record the channel's opening as a ping");
+    // Millisecond precision, as the store keeps times: the close compares this exact value.
+    let opened_at = millis(OffsetDateTime::now_utc());
+    if let Err(e) = state.store.record_channel_open(&instance_id, opened_at).await {
+        tracing::info!(%instance_id, error = %e, "could not record the channel's opening");
     }
     state.engine.wake();
 
@@ -307,6 +308,14 @@ async fn serve_channel(state: AppState, instance_id: String, mut socket: WebSock
     }
     state.hub.unregister(&instance_id, registration.id);
     tracing::info!(%instance_id, "control channel closed");
+    // Only this channel's close: a newer channel (here or on another replica) keeps it open.
+    if let Err(e) = state.store.record_channel_close(&instance_id, opened_at, OffsetDateTime::now_utc()).await {
+        tracing::info!(%instance_id, error = %e, "could not record the channel's close");
+    }
+}
+
+fn millis(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
 }
 
 /// Handles one frame from the agent; returns the frame to answer with, if any.

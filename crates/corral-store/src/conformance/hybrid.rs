@@ -302,6 +302,8 @@ pub async fn registration_happy_path(target: &Target) {
         public_key: reg.public_key.clone(),
         previous_public_key: None,
         previous_key_expires_at: None,
+        channel_opened_at: None,
+        channel_closed_at: None,
         fingerprint: reg.fingerprint.clone(),
         registered_at: at(1_748_600_000_123),
         last_ping_at: None,
@@ -736,6 +738,24 @@ pub async fn instance_role_and_key_updates(target: &Target) {
     store.retire_previous_public_key(id, "KEY-2").await.unwrap();
     let got = store.get_instance(id).await.unwrap().unwrap();
     assert_eq!((got.public_key.as_str(), got.previous_public_key, got.previous_key_expires_at), ("KEY-3", None, None));
+    // The control channel: a close counts only for the channel it ends.
+    let t = |ms: i64| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+    store.record_channel_open(id, t(1_800_000_000_000)).await.unwrap();
+    let got = store.get_instance(id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.last_ping_at, got.channel_opened_at, got.channel_closed_at),
+        (Some(t(1_800_000_000_000)), Some(t(1_800_000_000_000)), None)
+    );
+    store.record_channel_close(id, t(1_700_000_000_000), t(1_800_000_005_000)).await.unwrap();
+    assert_eq!(store.get_instance(id).await.unwrap().unwrap().channel_closed_at, None, "an older channel's close");
+    store.record_channel_close(id, t(1_800_000_000_000), t(1_800_000_005_000)).await.unwrap();
+    assert_eq!(store.get_instance(id).await.unwrap().unwrap().channel_closed_at, Some(t(1_800_000_005_000)));
+    store.record_channel_open(id, t(1_800_000_009_000)).await.unwrap();
+    let got = store.get_instance(id).await.unwrap().unwrap();
+    assert_eq!((got.channel_opened_at, got.channel_closed_at), (Some(t(1_800_000_009_000)), None));
+    let err = store.record_channel_open("mi-00000000000000000", t(1_800_000_000_000)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+
     let err = store.update_instance_public_key("mi-00000000000000000", "KEY-4", grace).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     let err = store.update_instance_public_key(id, "KEY\0", grace).await.unwrap_err();

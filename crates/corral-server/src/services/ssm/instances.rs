@@ -28,11 +28,16 @@ const DEFAULT_PAGE: usize = 10;
 const SCAN_BATCH: usize = 200;
 
 /// The ping status of an instance as `DescribeInstanceInformation` reports it.
+///
+/// `Online` while the last ping (a control channel's opening counts as one) is within the ping
+/// timeout, unless the server saw the instance's channel close and it has neither reconnected
+/// nor pinged since, for longer than the channel grace period: then the server knows it is gone.
 pub fn ping_status(instance: &ManagedInstance, now: OffsetDateTime, config: &ServerConfig) -> &'static str {
     let last_contact = instance.last_ping_at.unwrap_or(instance.registered_at);
     let silence = now - last_contact;
-    // A control channel's opening records a ping too, so a connected agent is online.
-    if instance.last_ping_at.is_some() && silence <= config.ping_timeout {
+    let channel_gone =
+        instance.channel_closed_at.is_some_and(|closed| last_contact <= closed && now - closed > config.channel_grace);
+    if instance.last_ping_at.is_some() && silence <= config.ping_timeout && !channel_gone {
         "Online"
     } else if silence > config.inactive_after {
         "Inactive"
