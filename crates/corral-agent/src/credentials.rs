@@ -262,14 +262,8 @@ mod tests {
         assert!(!creds(0, -7200).had_lifetime());
     }
 
-    #[test]
-    fn key_persistence_round_trip() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = StateDir::new(tmp.path());
-        dir.create().expect("create");
-        assert!(matches!(Identity::load(&dir), Err(LoadError::NotRegistered)));
-
+    /// A fresh key and an https registration saved in `dir`, as `register` leaves them.
+    fn save_identity(dir: &StateDir) -> (rsa::PrivateKey, String, Registration) {
         let key = keys::generate_rsa_2048().expect("keygen");
         let text = keys::private_key_to_pkcs1_base64(&key).expect("encode");
         dir.write_atomic(PRIVATE_KEY_FILE, text.as_bytes()).expect("write");
@@ -281,6 +275,18 @@ mod tests {
             key_created_at: "2026-11-25T10:00:00Z".into(),
         };
         dir.save_registration(&registration).expect("save");
+        (key, text, registration)
+    }
+
+    #[test]
+    fn key_persistence_round_trip() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = StateDir::new(tmp.path());
+        dir.create().expect("create");
+        assert!(matches!(Identity::load(&dir), Err(LoadError::NotRegistered)));
+
+        let (key, text, registration) = save_identity(&dir);
         let loaded = Identity::load(&dir).expect("load");
         assert_eq!(loaded.key_text, text);
         assert_eq!(
@@ -304,17 +310,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = StateDir::new(tmp.path());
         dir.create().expect("create");
-        let key = keys::generate_rsa_2048().expect("keygen");
-        let text = keys::private_key_to_pkcs1_base64(&key).expect("encode");
-        dir.write_atomic(PRIVATE_KEY_FILE, text.as_bytes()).expect("write");
-        let mut registration = Registration {
-            instance_id: "mi-0123456789abcdef0".into(),
-            region: "us-east-1".into(),
-            endpoint: "https://127.0.0.1:8443".into(),
-            registered_at: "2026-11-25T10:00:00Z".into(),
-            key_created_at: "2026-11-25T10:00:00Z".into(),
-        };
-        dir.save_registration(&registration).expect("save");
+        let (_, _, mut registration) = save_identity(&dir);
         assert!(Identity::load(&dir).is_ok());
 
         // The same record, edited by hand to plain http.

@@ -506,30 +506,6 @@ async fn list_filters_pages_and_tags() {
     assert_eq!(err.code(), Some("InvalidResourceId"));
 }
 
-/// Creates a user with the given managed policies and inline policy; returns its key pair.
-async fn user(server: &TestServer, name: &str, managed: &[&str], inline: Option<&str>) -> (String, String) {
-    let r = server.iam(&format!("Action=CreateUser&UserName={name}")).await;
-    assert_eq!(r.status, 200, "CreateUser: {}", r.text);
-    for arn in managed {
-        let r = server.iam(&format!("Action=AttachUserPolicy&UserName={name}&PolicyArn={}", form_encode(arn))).await;
-        assert_eq!(r.status, 200, "AttachUserPolicy: {}", r.text);
-    }
-    if let Some(doc) = inline {
-        let r = server
-            .iam(&format!("Action=PutUserPolicy&UserName={name}&PolicyName=inline&PolicyDocument={}", form_encode(doc)))
-            .await;
-        assert_eq!(r.status, 200, "PutUserPolicy: {}", r.text);
-    }
-    let r = server.iam(&format!("Action=CreateAccessKey&UserName={name}")).await;
-    assert_eq!(r.status, 200, "CreateAccessKey: {}", r.text);
-    let pick = |tag: &str| {
-        let start = r.text.find(&format!("<{tag}>")).expect(tag) + tag.len() + 2;
-        let end = r.text[start..].find(&format!("</{tag}>")).expect(tag) + start;
-        r.text[start..end].to_string()
-    };
-    (pick("AccessKeyId"), pick("SecretAccessKey"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iam_decides_document_calls() {
     let (_dir, server) = TestServer::start_fresh();
