@@ -165,6 +165,12 @@ impl Target {
         }
     }
 
+    /// [`Target::raw_texts`] for the crate's own tests (schema comparisons).
+    #[cfg(test)]
+    pub(crate) async fn raw_texts_for_tests(&self, sql: String) -> Vec<String> {
+        self.raw_texts(sql).await
+    }
+
     /// Runs a raw query returning one TEXT column. `sql` is test-written.
     async fn raw_texts(&self, sql: String) -> Vec<String> {
         match self.backend() {

@@ -167,3 +167,62 @@ async fn sqlite_in_memory_works_across_the_pool() {
         assert_eq!(t.await.unwrap().unwrap().as_deref(), Some("v"));
     }
 }
+
+/// The schema as a set of lines: `table.column` for every column, and
+/// `index name: table(columns)` for every index not made by a primary key or a UNIQUE
+/// constraint (SQLite names those itself). Types are left out: they differ by design
+/// (INTEGER milliseconds vs TIMESTAMPTZ, BLOB vs BYTEA).
+async fn schema_of(target: &Target) -> std::collections::BTreeSet<String> {
+    let (columns, indexes) = if target.url().starts_with("sqlite:") {
+        (
+            "SELECT m.name || '.' || p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+            "SELECT m.name || ': ' || m.tbl_name || '(' || \
+               (SELECT group_concat(name, ',') FROM (SELECT i.name FROM pragma_index_info(m.name) i ORDER BY i.seqno)) \
+               || ')' FROM sqlite_master m \
+             WHERE m.type = 'index' AND m.name NOT LIKE 'sqlite_autoindex%'",
+        )
+    } else {
+        (
+            "SELECT table_name || '.' || column_name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%'",
+            "SELECT i.relname || ': ' || t.relname || '(' || string_agg(a.attname, ',' ORDER BY k.n) || ')' \
+             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+             JOIN pg_namespace ns ON ns.oid = t.relnamespace \
+             CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) \
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+             WHERE ns.nspname = current_schema() AND NOT x.indisprimary \
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) \
+             GROUP BY i.relname, t.relname",
+        )
+    };
+    let mut schema = std::collections::BTreeSet::new();
+    for sql in [columns, indexes] {
+        schema.extend(target.raw_texts_for_tests(sql.to_string()).await);
+    }
+    schema
+}
+
+/// Migrations are written per backend (their DDL differs), so nothing but this test keeps the
+/// two schemas in step: after migrating, both have the same tables, columns and indexes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_migrate_to_the_same_schema() {
+    let Some(pg) = Fixture::postgres().await else { return };
+    let lite = Fixture::sqlite();
+    let key = crate::SecretKey::generate();
+    for f in [&lite, &pg] {
+        f.target.open(&key).await.close().await;
+    }
+    let (a, b) = (schema_of(&lite.target).await, schema_of(&pg.target).await);
+    let only_sqlite: Vec<&String> = a.difference(&b).collect();
+    let only_postgres: Vec<&String> = b.difference(&a).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "the schemas differ:\n  only in SQLite: {only_sqlite:?}\n  only in PostgreSQL: {only_postgres:?}"
+    );
+    assert!(a.iter().any(|l| l == "managed_instances.channel_closed_at"), "{a:?}");
+    let indexes = a.iter().filter(|l| l.contains(": ")).count();
+    assert!(indexes >= 10, "the index query found {indexes} indexes: {a:?}");
+    pg.finish().await;
+    lite.finish().await;
+}
