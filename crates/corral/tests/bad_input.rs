@@ -260,3 +260,55 @@ async fn hostile_strings_come_back_escaped() {
     assert!(!resp.text.contains("<script>"), "{}", resp.text);
     assert_eq!(resp.error_code().as_deref(), Some("InvalidAction"));
 }
+
+/// Rewrites the region in a signed request's credential scope (the signature is then wrong too,
+/// but the scope is checked first).
+fn with_scope_region(mut req: RawRequest, region: &str) -> RawRequest {
+    let auth = req.headers.get("authorization").and_then(|v| v.to_str().ok()).expect("signed").to_string();
+    let auth = auth.replace("/us-east-1/", &format!("/{region}/"));
+    req.headers.insert("authorization", auth.parse().expect("header"));
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_tokens_and_oversized_registrations_are_refused_as_aws_does() {
+    let (_dir, server) = TestServer::start_fresh();
+    let (key, secret) = server.admin_credentials();
+    let now = OffsetDateTime::now_utc();
+
+    // A scope whose region is not a region name.
+    for (region, code, says) in [
+        ("not a region", "InvalidSignatureException", "valid region"),
+        ("US-EAST-1", "InvalidSignatureException", "valid region"),
+        ("", "IncompleteSignatureException", "region"),
+    ] {
+        let req = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(&key, &secret, None, "ssm", now);
+        let r = with_scope_region(req, region).send(&server).await;
+        assert_eq!((r.status, r.error_code().as_deref()), (400, Some(code)), "{region:?}: {}", r.text);
+        assert!(r.text.contains(says), "{}", r.text);
+    }
+    // Any syntactically valid region is accepted, as AWS clients sign with their own.
+    let r = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(&key, &secret, None, "ssm", now);
+    assert_eq!(r.send(&server).await.status, 200);
+
+    // A long-term key with a session token it does not have.
+    let r = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER)
+        .sign(&key, &secret, Some("garbage-token"), "ssm", now)
+        .send(&server)
+        .await;
+    assert_eq!((r.status, r.error_code().as_deref()), (400, Some("UnrecognizedClientException")), "{}", r.text);
+    let r = RawRequest::query(&server, "Action=GetCallerIdentity&Version=2011-06-15")
+        .sign(&key, &secret, Some("garbage-token"), "sts", now)
+        .send(&server)
+        .await;
+    assert_eq!((r.status, r.error_code().as_deref()), (403, Some("InvalidClientTokenId")), "{}", r.text);
+
+    // A registration with a 1 MB fingerprint: the AWS error envelope and a request ID.
+    let body = serde_json::json!({
+        "ActivationCode": "a".repeat(20), "ActivationId": "00000000-0000-4000-8000-000000000000",
+        "PublicKey": "k".repeat(392), "PublicKeyType": "Rsa", "Fingerprint": "f".repeat(1_000_000),
+    });
+    let r = RawRequest::ssm(&server, "RegisterManagedInstance", &body.to_string()).send(&server).await;
+    assert_eq!((r.status, r.error_code().as_deref()), (413, Some("RequestEntityTooLargeException")), "{}", r.text);
+    assert!(r.request_id.is_some());
+}

@@ -64,12 +64,7 @@ pub async fn authenticate(
             )
         })?
         .to_string();
-    if auth.scope.service != req.service {
-        return Err(EdgeError::SignatureDoesNotMatch(format!(
-            "Credential should be scoped to correct service: '{}'. ",
-            req.service
-        )));
-    }
+    check_scope(auth, req)?;
     sigv4::check_request_time(&amz_date, &auth.scope.date, req.now, req.max_skew).map_err(|e| match e {
         SigV4Error::Expired { .. } | SigV4Error::NotYetCurrent { .. } => EdgeError::SignatureExpired(e.to_string()),
         other => EdgeError::IncompleteSignature(other.to_string()),
@@ -79,6 +74,11 @@ pub async fn authenticate(
     let (secret, principal) = if key_id.starts_with("ASIA") {
         resolve_session_key(store, key_id, req).await?
     } else {
+        // A long-term key has no session token: one sent with it is not valid for it, and
+        // AWS refuses the request rather than ignoring what it cannot check.
+        if req.request.headers.contains_key("x-amz-security-token") {
+            return Err(EdgeError::UnrecognizedClient);
+        }
         resolve_long_term_key(store, key_id).await?
     };
 
@@ -169,6 +169,24 @@ async fn resolve_session_key(
     Ok((cred.secret_access_key, principal))
 }
 
+/// The credential scope must name this service and a region (any valid region name: clients
+/// sign with their configured region, whatever Corral's).
+fn check_scope(auth: &Authorization, req: &SignedRequest<'_>) -> Result<(), EdgeError> {
+    if auth.scope.service != req.service {
+        return Err(EdgeError::SignatureDoesNotMatch(format!(
+            "Credential should be scoped to correct service: '{}'. ",
+            req.service
+        )));
+    }
+    if !sigv4::is_valid_region_name(&auth.scope.region) {
+        return Err(EdgeError::SignatureDoesNotMatch(format!(
+            "Credential should be scoped to a valid region, not '{}'. ",
+            auth.scope.region.escape_default()
+        )));
+    }
+    Ok(())
+}
+
 /// Headers that decide what a request does (`X-Amz-Target` picks the operation, `Content-Type`
 /// how the body is read): when present they must be signed, as every AWS SDK signs them, or a
 /// captured request could be replayed as another operation with the same signature.
@@ -229,12 +247,7 @@ pub async fn authenticate_instance(
     req: &SignedRequest<'_>,
     accepted: InstanceKeys,
 ) -> Result<corral_store::ManagedInstance, EdgeError> {
-    if auth.scope.service != req.service {
-        return Err(EdgeError::SignatureDoesNotMatch(format!(
-            "Credential should be scoped to correct service: '{}'. ",
-            req.service
-        )));
-    }
+    check_scope(auth, req)?;
     require_signed_routing_headers(auth, req)?;
     let amz_date = header_str(req.request.headers, "x-amz-date")
         .ok_or_else(|| {

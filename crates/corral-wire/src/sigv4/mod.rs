@@ -389,6 +389,19 @@ fn require_host_signed(auth: &Authorization) -> Result<(), SigV4Error> {
     }
 }
 
+/// Whether `region` can be a region name in a credential scope: lower-case letters, digits and
+/// hyphens, starting with a letter and not ending with a hyphen, at most 63 characters
+/// (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `aws-global`). Any such name is accepted (a
+/// client signs with its configured region, whatever Corral's); spaces, upper case or an empty
+/// region are not a region.
+pub fn is_valid_region_name(region: &str) -> bool {
+    let bytes = region.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes.last().is_some_and(|b| *b != b'-')
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
 /// Checks an HMAC-SHA256 SigV4 signature.
 ///
 /// `amz_date` is the request's `X-Amz-Date` (check it with [`check_request_time`] first). The

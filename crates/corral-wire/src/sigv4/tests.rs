@@ -346,3 +346,13 @@ fn signing_key_matches_aws_documentation_example() {
         "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
     );
 }
+
+#[test]
+fn region_names_in_a_scope() {
+    for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "aws-global", "local"] {
+        assert!(super::is_valid_region_name(ok), "{ok}");
+    }
+    for bad in ["", "not a region", "US-EAST-1", "us-east-1-", "-us", "1us", "us_east_1", &"a".repeat(64)] {
+        assert!(!super::is_valid_region_name(bad), "{bad:?}");
+    }
+}
