@@ -53,3 +53,40 @@ async fn quickstart_and_restart_on_postgres() {
     let got = second.ssm().get_service_setting().setting_id(TIER).send().await.expect("get");
     assert_eq!(got.service_setting().and_then(|s| s.setting_value()), Some("advanced"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_follow_the_store() {
+    let Some(admin) = postgres_admin_url() else {
+        assert!(std::env::var("CORRAL_REQUIRE_POSTGRES").as_deref() != Ok("1"), "CORRAL_TEST_POSTGRES_URL is required");
+        eprintln!("skipped: CORRAL_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let url = fresh_database(&admin);
+    let dir = tempfile::tempdir().expect("tmp");
+    let opts = StartOptions { args: vec!["--database".into(), url.clone()], ..Default::default() };
+    let server = TestServer::start(&dir.path().join("data"), opts).expect("start on PostgreSQL");
+    let get = |path: &'static str| {
+        let client = server.http();
+        let url = format!("{}{path}", server.endpoint);
+        async move {
+            let r = client.get(url).send().await.expect("GET");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    // Unauthenticated, and nothing in the answer but its status.
+    assert_eq!(get("/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(get("/readyz").await, (200, "ready\n".to_string()));
+
+    // The database goes away: still alive, no longer ready.
+    let name = url.rsplit('/').next().expect("db name").to_string();
+    let status = std::process::Command::new("psql")
+        .arg(&admin)
+        .arg("-q")
+        .arg("-c")
+        .arg(format!("DROP DATABASE {name} WITH (FORCE)"))
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "DROP DATABASE failed");
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await, (503, "not ready\n".to_string()));
+}

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod error;
 pub mod extension;
+pub mod health;
 pub mod listener;
 pub mod mgs;
 pub mod throttle;
@@ -39,6 +40,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/control-channel/{instance_id}",
             axum::routing::post(mgs::create_control_channel).get(mgs::open_control_channel),
         )
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
         .route(
             "/corral/v1/commands/{command_id}/invocations/{instance_id}/output",
             axum::routing::get(extension::invocation_output),
