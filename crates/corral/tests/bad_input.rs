@@ -312,3 +312,42 @@ async fn scopes_tokens_and_oversized_registrations_are_refused_as_aws_does() {
     assert_eq!((r.status, r.error_code().as_deref()), (413, Some("RequestEntityTooLargeException")), "{}", r.text);
     assert!(r.request_id.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_has_one_json_log_line_with_its_outcome() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = common::TestServer::start(
+        &dir.path().join("data"),
+        common::StartOptions { env: vec![("CORRAL_LOG_FORMAT".into(), "json".into())], ..Default::default() },
+    )
+    .expect("server");
+    let (key, secret) = server.admin_credentials();
+    let now = OffsetDateTime::now_utc();
+    let ok = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER)
+        .sign(&key, &secret, None, "ssm", now)
+        .send(&server)
+        .await;
+    let bad = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER)
+        .sign(&key, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, "ssm", now)
+        .send(&server)
+        .await;
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(!lines.is_empty() && lines.len() == log.lines().count(), "every line is JSON:\n{log}");
+    let line_of = |request_id: &str| {
+        let found: Vec<&serde_json::Value> =
+            lines.iter().filter(|l| l["span"]["request_id"] == request_id && l["span"]["name"] == "request").collect();
+        assert_eq!(found.len(), 1, "one line for {request_id}:\n{log}");
+        found[0].clone()
+    };
+    let ok_line = line_of(ok.request_id.as_deref().expect("id"));
+    assert_eq!(ok_line["fields"]["message"], "ok");
+    assert_eq!(ok_line["fields"]["status"], 200);
+    assert!(ok_line["fields"]["duration_ms"].is_u64());
+    assert_eq!(ok_line["span"]["operation"], "GetServiceSetting");
+    assert!(ok_line["span"]["caller"].as_str().is_some_and(|c| c.ends_with(":user/admin")));
+    let bad_line = line_of(bad.request_id.as_deref().expect("id"));
+    assert_eq!(bad_line["fields"]["code"], "InvalidSignatureException");
+    assert!(bad_line["fields"]["reason"].as_str().is_some_and(|r| r.contains("signature")));
+    assert!(!log.contains(&secret), "no secret in the log");
+}

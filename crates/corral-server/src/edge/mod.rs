@@ -25,6 +25,7 @@ use corral_wire::query::{Fault, QueryRequest};
 use corral_wire::sigv4::RequestToVerify;
 use http::{HeaderValue, StatusCode};
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use crate::context::{AnonymousContext, InstanceContext, RequestContext};
 use crate::edge::error::{EdgeError, WireError};
@@ -132,6 +133,16 @@ async fn handle_api_request(
 ) -> Response {
     let request_id = crate::ids::new_request_id();
     let received_at = OffsetDateTime::now_utc();
+    let started = std::time::Instant::now();
+    // One log line per request, written when its outcome is known: the span carries what
+    // routing and authentication learn on the way (service, operation, caller).
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        service = tracing::field::Empty,
+        operation = tracing::field::Empty,
+        caller = tracing::field::Empty,
+    );
     let (parts, body) = request.into_parts();
     // Until the request is routed, answer in the protocol its headers suggest.
     let mut protocol = if parts.headers.contains_key("x-amz-target") { Protocol::Json } else { Protocol::Query };
@@ -170,7 +181,13 @@ async fn handle_api_request(
         };
         call.run(route).await.map(|body| (protocol, body))
     }
+    .instrument(span.clone())
     .await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    span.in_scope(|| match &outcome {
+        Ok(_) => tracing::info!(status = 200, duration_ms, "ok"),
+        Err(e) => tracing::info!(status = e.status, code = %e.code, reason = %e.message, duration_ms, "error"),
+    });
 
     match outcome {
         Ok((protocol, body)) => respond(StatusCode::OK, protocol, &request_id, body),
@@ -300,6 +317,9 @@ impl Call<'_> {
         let service = route.service();
         let protocol = self.protocol;
         let op_name = route.operation_name();
+        let span = tracing::Span::current();
+        span.record("service", service.name);
+        span.record("operation", op_name);
         let input = self.input_json(&route);
         let parse = |b: &Vec<u8>| serde_json::from_slice::<serde_json::Value>(b).ok();
         let (caller, result) = match route.auth_mode() {
@@ -417,14 +437,7 @@ impl Call<'_> {
                 (ctx.principal.arn.clone(), result)
             }
         };
-        match &result {
-            Ok(_) => {
-                tracing::info!(request_id = %self.request_id, service = service.name, operation = op_name, %caller, "ok")
-            }
-            Err(e) => {
-                tracing::info!(request_id = %self.request_id, service = service.name, operation = op_name, %caller, code = %e.code, "error")
-            }
-        }
+        span.record("caller", caller.as_str());
         result.map(|(body, _)| body)
     }
 
@@ -585,10 +598,11 @@ fn authz_error(e: authz::AuthzError, protocol: Protocol) -> WireError {
     }
 }
 
+/// An authentication failure on the wire; its reason is in the request's log line, and an
+/// internal failure's detail (never sent) is logged here.
 fn log_edge_error(e: EdgeError, protocol: Protocol) -> WireError {
-    match &e {
-        EdgeError::Internal(detail) => tracing::error!(%detail, "authentication failed internally"),
-        other => tracing::info!(reason = %other, "request refused"),
+    if let EdgeError::Internal(detail) = &e {
+        tracing::error!(%detail, "authentication failed internally");
     }
     e.to_wire(protocol)
 }
