@@ -32,6 +32,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// How long requests in flight may take to finish once a shutdown signal arrives.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Starts the control plane and serves until SIGINT or SIGTERM.
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     install_crypto_provider();
@@ -64,14 +67,19 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         registration_throttle: Arc::default(),
         engine: command_engine,
     };
+    let state_hub = state.hub.clone();
     let app = edge::router(state);
 
     let handle = axum_server::Handle::<SocketAddr>::new();
     let shutdown = handle.clone();
+    let hub_at_shutdown = state_hub.clone();
     tokio::spawn(async move {
         wait_for_shutdown_signal().await;
-        tracing::info!("shutting down");
-        shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+        tracing::info!("shutting down: closing agent channels, finishing requests in flight");
+        // Channels and held polls end at once (agents reconnect); other requests in flight
+        // get a few seconds to finish.
+        hub_at_shutdown.shut_down();
+        shutdown.graceful_shutdown(Some(SHUTDOWN_GRACE));
     });
 
     print_banner(&config, &prepared, &endpoint);

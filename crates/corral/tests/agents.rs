@@ -181,3 +181,50 @@ async fn a_closed_channel_shows_connection_lost_after_the_grace_period() {
         .len();
     assert_eq!(lost_count, 1, "the PingStatus filter agrees");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_channels_answers_held_polls_and_agents_come_back() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let opts = StartOptions { args: vec!["--listen".into(), format!("127.0.0.1:{port}")], ..Default::default() };
+    let server = TestServer::start(&data, opts.clone()).expect("server");
+    server.create_instance_role("SSMServiceRole").await;
+    let (id, code) = server.create_activation("SSMServiceRole", 2, None, &[]).await;
+    let mut agent = TestAgent::register(&server, &dir.path().join("a"), &id, &code).expect("register");
+    agent.run(300);
+    assert!(eventually(30, || async { channel_opens(&server, &agent.instance_id) == 1 }).await, "channel open");
+
+    // A machine that long-polls ec2messages instead: its poll is held when the signal comes.
+    let poller = register_and_get_token(&server, &id, &code, &MachineIdentity::generate()).await;
+    let body = serde_json::json!({"Destination": poller.instance_id, "MessagesRequestId": "0f6e3d0c-1111-4222-8333-444455556666", "VisibilityTimeoutInSeconds": 10});
+    let signed = RawRequest::json(&server, "EC2WindowsMessageDeliveryService.GetMessages", &body.to_string()).sign(
+        &poller.access_key_id,
+        &poller.secret_access_key,
+        Some(&poller.session_token),
+        "ec2messages",
+        time::OffsetDateTime::now_utc(),
+    );
+    let mut request = server.http().post(format!("{}/", server.endpoint)).body(signed.body);
+    for (name, value) in signed.headers.iter().filter(|(n, _)| n.as_str() != "host") {
+        request = request.header(name.as_str(), value.as_bytes());
+    }
+    let poll = tokio::spawn(async move {
+        let r = request.send().await.expect("poll sent");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let stopping = std::time::Instant::now();
+    server.stop();
+    let took = stopping.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "SIGTERM took {took:?}");
+    // The held poll was answered (no messages), not cut off.
+    let (status, text) = poll.await.expect("poll task");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"Messages\":[]"), "{text}");
+    // The agent was told its channel closed, and comes back when the server does.
+    assert!(eventually(10, || async { agent.log().contains("the control channel closed") }).await, "{}", agent.log());
+    let server = TestServer::start(&data, opts).expect("restart");
+    assert!(eventually(30, || async { channel_opens(&server, &agent.instance_id) >= 2 }).await, "{}", agent.log());
+}

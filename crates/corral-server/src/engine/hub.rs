@@ -66,6 +66,9 @@ pub struct ControlHub {
     channels: Mutex<HashMap<String, Connection>>,
     mailboxes: Mutex<HashMap<String, Mailbox>>,
     next_id: AtomicU64,
+    /// Set once the server is shutting down: held polls answer at once, channels close.
+    shutting_down: std::sync::atomic::AtomicBool,
+    shutdown: tokio::sync::Notify,
 }
 
 /// A channel's registration: its id (to unregister only itself) and its queue.
@@ -139,14 +142,28 @@ impl ControlHub {
         };
         let deadline = tokio::time::Instant::now() + wait;
         let mut jobs = Vec::new();
-        if let Ok(mut rx) = tokio::time::timeout_at(deadline, rx.lock()).await {
-            if let Ok(Some(first)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-                jobs.push(first);
-                while jobs.len() < MAX_MESSAGES_PER_POLL {
-                    match rx.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
-                    }
+        // Registered before the flag is read, so a shutdown in between still wakes this poll.
+        let shutdown = self.shutdown.notified();
+        tokio::pin!(shutdown);
+        shutdown.as_mut().enable();
+        let wait_for_jobs = async {
+            let mut guard = tokio::time::timeout_at(deadline, rx.lock()).await.ok()?;
+            tokio::time::timeout_at(deadline, guard.recv()).await.ok().flatten().map(|first| (first, guard))
+        };
+        let received = if self.shutting_down.load(Ordering::Acquire) {
+            None
+        } else {
+            tokio::select! {
+                got = wait_for_jobs => got,
+                _ = &mut shutdown => None,
+            }
+        };
+        if let Some((first, mut guard)) = received {
+            jobs.push(first);
+            while jobs.len() < MAX_MESSAGES_PER_POLL {
+                match guard.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
                 }
             }
         }
@@ -157,6 +174,19 @@ impl ControlHub {
             }
         }
         jobs
+    }
+
+    /// The server is stopping: every control channel is closed (the agents reconnect, to this
+    /// server when it is back or to another replica) and held polls answer at once, so that
+    /// graceful shutdown is not held up by connections that would otherwise stay open.
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.shutdown.notify_waiters();
+        if let Ok(map) = self.channels.lock() {
+            for c in map.values() {
+                let _ = c.tx.try_send(Outbound::Close);
+            }
+        }
     }
 
     /// Closes the instance's channel and drops its mailbox, if this replica holds them.
