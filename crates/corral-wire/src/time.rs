@@ -34,8 +34,9 @@ impl Timestamp {
         // An f64 holds about 16 significant digits, so for present-day epochs only microseconds
         // are real; scaling straight to nanoseconds would invent digits (1487887903.045 would
         // become ...045000192). Round at microseconds, the finest precision clients send.
+        // `as` saturates a huge value at i128::MAX; the multiplication must not overflow then.
         let micros = (secs * 1e6).round() as i128;
-        let nanos = micros * 1000;
+        let nanos = micros.checked_mul(1000)?;
         OffsetDateTime::from_unix_timestamp_nanos(nanos).ok().map(Timestamp)
     }
 
@@ -150,6 +151,15 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epochs_beyond_any_date_are_refused_not_overflowed() {
+        // Found by the parser fuzz test: 1.7e49 seconds saturated to i128::MAX microseconds.
+        for secs in [1.7e49, -1.7e49, f64::MAX, 1e30] {
+            assert_eq!(Timestamp::from_epoch_seconds(secs), None, "{secs}");
+        }
+        assert!(Timestamp::from_epoch_seconds(1_700_000_000.5).is_some());
+    }
 
     #[test]
     fn amz_date_round_trip() {
