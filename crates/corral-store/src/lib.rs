@@ -107,6 +107,23 @@ pub async fn open(url: &str, secret_key: SecretKey) -> StoreResult<Arc<dyn Store
     }
 }
 
+/// Writes a consistent copy of the SQLite database at `url` to `dest` (a new file), while a
+/// server may be using it: SQLite's `VACUUM INTO` reads one snapshot of the database (WAL
+/// included) and writes it compacted. The copy is a complete database: put it at
+/// `DATA_DIR/corral.db` of a data dir holding the same `secret.key` to restore. PostgreSQL
+/// deployments use `pg_dump` instead ([`StoreError::InvalidInput`] here).
+pub async fn backup_sqlite(url: &str, dest: &std::path::Path) -> StoreResult<()> {
+    if !url.starts_with("sqlite:") {
+        return Err(StoreError::InvalidInput(
+            "corral backup copies the embedded SQLite store; back up PostgreSQL with pg_dump".into(),
+        ));
+    }
+    if dest.exists() {
+        return Err(StoreError::InvalidInput(format!("{} exists already; choose a new file", dest.display())));
+    }
+    sqlite::backup_into(url, dest).await
+}
+
 /// The persistence interface the server codes against.
 ///
 /// Every method is one database transaction (or one autocommitted statement): when it returns

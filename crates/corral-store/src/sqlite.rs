@@ -101,6 +101,23 @@ fn split_synchronous(url: &str) -> StoreResult<(String, SqliteSynchronous)> {
     Ok((url, mode))
 }
 
+/// `VACUUM INTO dest` on a read-only connection to `url` (see [`crate::backup_sqlite`]).
+pub(crate) async fn backup_into(url: &str, dest: &std::path::Path) -> StoreResult<()> {
+    use sqlx::ConnectOptions;
+    let (url, _) = split_synchronous(url)?;
+    let options = SqliteConnectOptions::from_str(&url)
+        .map_err(|e| StoreError::InvalidInput(format!("invalid SQLite URL: {e}")))?
+        .read_only(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    if !options.get_filename().exists() {
+        return Err(StoreError::InvalidInput(format!("no database at {}", options.get_filename().display())));
+    }
+    let dest = dest.to_str().ok_or_else(|| StoreError::InvalidInput("the backup path is not UTF-8".into()))?;
+    let mut conn = options.connect().await?;
+    sqlx::query("VACUUM INTO ?").bind(dest).execute(&mut conn).await?;
+    Ok(())
+}
+
 // === impl SqliteStore ===
 
 impl SqliteStore {

@@ -26,9 +26,25 @@ enum Command {
     /// Check or export the audit trail (CloudTrail records), reading the database directly.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a consistent copy of the embedded SQLite store while the server runs (PostgreSQL:
+    /// use pg_dump). Restore: see the README.
+    Backup(BackupArgs),
     /// Print the environment that points the AWS CLI and SDKs at this data dir:
     /// eval "$(corral env)".
     Env(EnvArgs),
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// Data directory of the server.
+    #[arg(long, env = "CORRAL_DATA_DIR", default_value = "./corral-data")]
+    data_dir: PathBuf,
+    /// Database URL, if not the SQLite file in the data dir.
+    #[arg(long, env = "CORRAL_DATABASE_URL")]
+    database: Option<String>,
+    /// The file to write (must not exist; created mode 0600).
+    #[arg(long)]
+    to: PathBuf,
 }
 
 #[derive(Args)]
@@ -114,6 +130,23 @@ fn main() -> ExitCode {
             runtime.block_on(corral_server::run(server_config(args)))
         }
         Command::Audit(command) => return runtime.block_on(audit::run(command)),
+        Command::Backup(args) => {
+            let mut config = ServerConfig::with_data_dir(args.data_dir);
+            config.database_url = args.database;
+            // The copy holds everything the database holds: for its owner alone.
+            #[cfg(unix)]
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+            return match runtime.block_on(corral_store::backup_sqlite(&config.effective_database_url(), &args.to)) {
+                Ok(()) => {
+                    println!("corral: wrote a consistent copy of the store to {}", args.to.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("corral backup: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Env(args) => {
             let shell =
                 corral_server::cli_env::Shell::parse(&args.shell).unwrap_or(corral_server::cli_env::Shell::Posix);
