@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub role_token_lifetime: Duration,
     /// How many hybrid instances the standard tier allows per account and region (AWS: 1,000).
     pub standard_tier_instance_limit: u64,
+    /// Whether `GET /metrics` serves Prometheus metrics (unauthenticated: operation names and
+    /// counts, no data). Off by default (`--metrics`, `CORRAL_METRICS`).
+    pub metrics_enabled: bool,
     /// Whether every request is recorded in the audit trail. Always on in service; off only
     /// to measure the trail's own cost (`CORRAL_AUDIT=off`).
     pub audit_enabled: bool,
@@ -95,6 +98,7 @@ impl ServerConfig {
             role_token_lifetime: Duration::from_secs(3600),
             standard_tier_instance_limit: 1000,
             audit_enabled: true,
+            metrics_enabled: false,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod files;
 pub mod ids;
 pub mod lock;
+pub mod metrics;
 pub mod services;
 pub mod state;
 pub mod tls;
@@ -65,6 +66,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         audit_writer: Arc::new(audit::writer::AuditWriter::start(prepared.store.clone())),
         hub,
         registration_throttle: Arc::default(),
+        metrics: Arc::default(),
         engine: command_engine,
     };
     let state_hub = state.hub.clone();

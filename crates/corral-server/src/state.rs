@@ -23,6 +23,8 @@ pub struct AppState {
     pub hub: Arc<crate::engine::hub::ControlHub>,
     /// Failed anonymous registrations, per source address and activation.
     pub registration_throttle: Arc<crate::edge::throttle::FailureThrottle>,
+    /// Request, audit and agent metrics (served at `/metrics` with `--metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The Run Command scheduler.
     pub engine: Arc<crate::engine::commands::CommandEngine>,
 }

@@ -93,6 +93,10 @@ struct ServerArgs {
     /// pinged shows ConnectionLost.
     #[arg(long, env = "CORRAL_CHANNEL_GRACE_SECS", default_value_t = 180)]
     channel_grace_secs: u64,
+    /// Serve Prometheus metrics at GET /metrics (unauthenticated: counts and latencies by
+    /// operation, no data).
+    #[arg(long, env = "CORRAL_METRICS")]
+    metrics: bool,
     /// Most connections open at once (each managed instance holds one); more are refused.
     #[arg(long, env = "CORRAL_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
@@ -176,6 +180,7 @@ fn server_config(args: ServerArgs) -> ServerConfig {
     config.secret_key_file = args.secret_key_file;
     config.ping_timeout = std::time::Duration::from_secs(args.ping_timeout_secs);
     config.max_connections = args.max_connections.max(1);
+    config.metrics_enabled = args.metrics;
     config.channel_grace = std::time::Duration::from_secs(args.channel_grace_secs);
     config.header_read_timeout = std::time::Duration::from_secs(args.header_timeout_secs.max(1));
     // Only for measuring what the trail costs; a deployment never turns it off.

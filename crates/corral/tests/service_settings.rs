@@ -91,3 +91,38 @@ async fn setting_errors_use_aws_codes() {
     let got = ssm.get_service_setting().setting_id(TIER).send().await.expect("get");
     assert_eq!(got.service_setting().and_then(|s| s.status()), Some("Default"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_when_enabled() {
+    let dir = tempfile::tempdir().expect("dir");
+    let on = common::StartOptions { args: vec!["--metrics".into()], ..Default::default() };
+    let server = common::TestServer::start(&dir.path().join("on"), on).expect("server");
+    let ssm = server.ssm();
+    for _ in 0..2 {
+        ssm.get_service_setting().setting_id(TIER).send().await.expect("get");
+    }
+    let _ = ssm.get_service_setting().setting_id("/ssm/not/a/setting").send().await;
+    let text = server
+        .http()
+        .get(format!("{}/metrics", server.endpoint))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(r#"corral_requests_total{service="ssm",operation="GetServiceSetting",outcome="ok"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"outcome="ServiceSettingNotFound"} 1"#), "{text}");
+    assert!(text.contains(r#"corral_request_duration_seconds_count{service="ssm",operation="GetServiceSetting"} 3"#));
+    assert!(text.contains("corral_audit_write_duration_seconds_count"));
+    assert!(text.contains("corral_connected_agents 0"));
+
+    // Off by default: nothing is served there.
+    let (_dir2, plain) = common::TestServer::start_fresh();
+    let r = plain.http().get(format!("{}/metrics", plain.endpoint)).send().await.expect("GET");
+    assert_ne!(r.status().as_u16(), 200);
+    assert!(!r.text().await.unwrap_or_default().contains("corral_requests_total"));
+}

@@ -36,7 +36,12 @@ use crate::{audit, authz};
 /// The router of the control plane: the agents' ssmmessages channels (`mgs`), Corral's own
 /// extensions under `/corral/` (`extension`), and everything else is an AWS API call (the AWS CLI keeps the endpoint's path, so any path is accepted).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = if state.config.metrics_enabled {
+        Router::new().route("/metrics", axum::routing::get(metrics))
+    } else {
+        Router::new()
+    };
+    router
         .route(
             "/v1/control-channel/{instance_id}",
             axum::routing::post(mgs::create_control_channel).get(mgs::open_control_channel),
@@ -49,6 +54,13 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(handle_api_request)
         .with_state(state)
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = Response::new(Body::from(state.metrics.render(state.hub.len())));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response
 }
 
 /// Where a request goes once routed.
@@ -144,6 +156,7 @@ async fn handle_api_request(
         caller = tracing::field::Empty,
     );
     let (parts, body) = request.into_parts();
+    let mut labels: (&'static str, &'static str) = ("unknown", "unknown");
     // Until the request is routed, answer in the protocol its headers suggest.
     let mut protocol = if parts.headers.contains_key("x-amz-target") { Protocol::Json } else { Protocol::Query };
     let mut xmlns = corral_api::sts::SERVICE.xml_namespace.unwrap_or_default();
@@ -164,6 +177,7 @@ async fn handle_api_request(
         let body = read_body(&parts.headers, body, limit).await.map_err(|e| e.to_wire(protocol))?;
         let route = route(&parts.headers, &body).map_err(|e| e.to_wire(protocol))?;
         let service = route.service();
+        labels = (service.name, route.operation_name());
         protocol = service.protocol;
         xmlns = service.xml_namespace.unwrap_or_default();
         let call = Call {
@@ -183,7 +197,13 @@ async fn handle_api_request(
     }
     .instrument(span.clone())
     .await;
-    let duration_ms = started.elapsed().as_millis() as u64;
+    let took = started.elapsed();
+    let duration_ms = took.as_millis() as u64;
+    let outcome_label = match &outcome {
+        Ok(_) => "ok",
+        Err(e) => e.code.as_str(),
+    };
+    state.metrics.request(labels.0, labels.1, outcome_label, took);
     span.in_scope(|| match &outcome {
         Ok(_) => tracing::info!(status = 200, duration_ms, "ok"),
         Err(e) => tracing::info!(status = e.status, code = %e.code, reason = %e.message, duration_ms, "error"),
@@ -305,7 +325,10 @@ impl Call<'_> {
                 Ok((_, response)) => event.response = response.clone(),
                 Err(e) => event.error = Some((e.code.clone(), e.message.clone())),
             }
-            self.state.audit_writer.append(audit::record(&event)).await.map_err(|e| {
+            let writing = std::time::Instant::now();
+            let written = self.state.audit_writer.append(audit::record(&event)).await;
+            self.state.metrics.audit_write(writing.elapsed());
+            written.map_err(|e| {
                 tracing::error!(error = %e, request_id = %self.request_id, "could not write the audit record");
                 EdgeError::Internal(e).to_wire(self.protocol)
             })?;
