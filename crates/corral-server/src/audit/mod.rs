@@ -250,15 +250,8 @@ pub fn record(event: &Event) -> AuditRecord {
     };
     let event_id = uuid::Uuid::new_v4().to_string();
     let resources = resources(event);
-    let mut omitted = false;
-    let mut element = |value: Option<&Value>| {
-        let value =
-            value.map(|r| redact(r, &event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))?;
-        if value.to_string().len() > MAX_ELEMENT_BYTES {
-            omitted = true;
-            return None;
-        }
-        Some(value)
+    let element = |value: Option<&Value>| {
+        value.map(|r| redact(r, &event.event_name)).filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
     };
     let request = element(event.request.as_ref());
     let response = if event.read_only || event.error.is_some() { None } else { element(event.response.as_ref()) };
@@ -283,12 +276,25 @@ pub fn record(event: &Event) -> AuditRecord {
         "eventCategory": "Management",
         "tlsDetails": {"clientProvidedHostHeader": event.host.as_deref().unwrap_or("")},
     });
-    if omitted {
-        rec["omitted"] = json!(true);
-    }
     if let Some((code, message)) = &event.error {
         rec["errorCode"] = json!(code);
         rec["errorMessage"] = json!(message);
+    }
+    let mut record_json = rec.to_string();
+    // Neither element can be over the cap when the whole record is not: only a large record
+    // pays for measuring its elements one by one.
+    if record_json.len() > MAX_ELEMENT_BYTES {
+        let mut omitted = false;
+        for element in ["requestParameters", "responseElements"] {
+            if rec[element].to_string().len() > MAX_ELEMENT_BYTES {
+                rec[element] = Value::Null;
+                omitted = true;
+            }
+        }
+        if omitted {
+            rec["omitted"] = json!(true);
+            record_json = rec.to_string();
+        }
     }
     AuditRecord {
         account_id: account_id.clone(),
@@ -302,7 +308,7 @@ pub fn record(event: &Event) -> AuditRecord {
         read_only: event.read_only,
         resources,
         error_code: event.error.as_ref().map(|(c, _)| c.clone()),
-        record_json: rec.to_string(),
+        record_json,
     }
 }
 

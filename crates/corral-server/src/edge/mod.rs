@@ -203,7 +203,9 @@ async fn handle_api_request(
         Ok(_) => "ok",
         Err(e) => e.code.as_str(),
     };
-    state.metrics.request(labels.0, labels.1, outcome_label, took);
+    if state.config.metrics_enabled {
+        state.metrics.request(labels.0, labels.1, outcome_label, took);
+    }
     span.in_scope(|| match &outcome {
         Ok(_) => tracing::info!(status = 200, duration_ms, "ok"),
         Err(e) => tracing::info!(status = e.status, code = %e.code, reason = %e.message, duration_ms, "error"),
@@ -327,7 +329,9 @@ impl Call<'_> {
             }
             let writing = std::time::Instant::now();
             let written = self.state.audit_writer.append(audit::record(&event)).await;
-            self.state.metrics.audit_write(writing.elapsed());
+            if self.state.config.metrics_enabled {
+                self.state.metrics.audit_write(writing.elapsed());
+            }
             written.map_err(|e| {
                 tracing::error!(error = %e, request_id = %self.request_id, "could not write the audit record");
                 EdgeError::Internal(e).to_wire(self.protocol)
