@@ -351,3 +351,21 @@ async fn every_request_has_one_json_log_line_with_its_outcome() {
     assert!(bad_line["fields"]["reason"].as_str().is_some_and(|r| r.contains("signature")));
     assert!(!log.contains(&secret), "no secret in the log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_with_a_request_id() {
+    let (_dir, server) = TestServer::start_fresh();
+    let http = server.http();
+    let url = |path: &str| format!("{}{path}", server.endpoint);
+    let answers = [
+        http.post(url("/v1/control-channel/mi-0123456789abcdef0")).body("{}").send().await.expect("unsigned create"),
+        http.get(url("/v1/control-channel/mi-0123456789abcdef0")).send().await.expect("no upgrade"),
+        http.get(url("/corral/v1/commands/c/invocations/mi-0123456789abcdef0/output")).send().await.expect("ext"),
+        http.get(url("/healthz")).send().await.expect("healthz"),
+        http.get(url("/anything")).send().await.expect("GET elsewhere"),
+    ];
+    for r in answers {
+        let status = r.status();
+        assert!(r.headers().contains_key("x-amzn-requestid"), "{status} without a request ID");
+    }
+}

@@ -53,7 +53,19 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(extension::invocation_output),
         )
         .fallback(handle_api_request)
+        .layer(axum::middleware::map_response(with_request_id))
         .with_state(state)
+}
+
+/// Every answer carries a request ID, whichever route (or library layer) produced it: the API
+/// router sets its own; anything without one gets a fresh one here.
+async fn with_request_id(mut response: Response) -> Response {
+    if !response.headers().contains_key("x-amzn-requestid") {
+        if let Ok(v) = HeaderValue::from_str(&crate::ids::new_request_id()) {
+            response.headers_mut().insert("x-amzn-requestid", v);
+        }
+    }
+    response
 }
 
 /// `GET /metrics`: the Prometheus text exposition.
