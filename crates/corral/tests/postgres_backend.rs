@@ -29,14 +29,21 @@ fn uuid_like() -> String {
     format!("{}_{}", std::process::id(), nanos)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quickstart_and_restart_on_postgres() {
+/// The admin URL and a fresh database on the test PostgreSQL, or `None` (test skipped) when
+/// the test command provides none, unless it requires one.
+fn admin_and_fresh_database() -> Option<(String, String)> {
     let Some(admin) = postgres_admin_url() else {
         assert!(std::env::var("CORRAL_REQUIRE_POSTGRES").as_deref() != Ok("1"), "CORRAL_TEST_POSTGRES_URL is required");
         eprintln!("skipped: CORRAL_TEST_POSTGRES_URL not set");
-        return;
+        return None;
     };
     let url = fresh_database(&admin);
+    Some((admin, url))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_and_restart_on_postgres() {
+    let Some((_, url)) = admin_and_fresh_database() else { return };
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
     let opts = StartOptions { args: vec!["--database".into(), url.clone()], ..Default::default() };
@@ -56,12 +63,7 @@ async fn quickstart_and_restart_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_readiness_follow_the_store() {
-    let Some(admin) = postgres_admin_url() else {
-        assert!(std::env::var("CORRAL_REQUIRE_POSTGRES").as_deref() != Ok("1"), "CORRAL_TEST_POSTGRES_URL is required");
-        eprintln!("skipped: CORRAL_TEST_POSTGRES_URL not set");
-        return;
-    };
-    let url = fresh_database(&admin);
+    let Some((admin, url)) = admin_and_fresh_database() else { return };
     let dir = tempfile::tempdir().expect("tmp");
     let opts = StartOptions { args: vec!["--database".into(), url.clone()], ..Default::default() };
     let server = TestServer::start(&dir.path().join("data"), opts).expect("start on PostgreSQL");
