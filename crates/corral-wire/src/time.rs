@@ -52,6 +52,12 @@ impl Timestamp {
     }
 }
 
+/// `t` with its sub-millisecond part dropped: the precision the stores keep, so a value written
+/// and read back (or compared in SQL) is the same value.
+pub fn truncate_to_millis(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
 pub fn format_iso8601_millis(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);

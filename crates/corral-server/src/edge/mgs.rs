@@ -268,7 +268,7 @@ async fn serve_channel(state: AppState, instance_id: String, mut socket: WebSock
     let mut registration = state.hub.register(&instance_id);
     tracing::info!(%instance_id, agent_version = %open.agent_version, platform = %open.platform_type, "control channel open");
     // Millisecond precision, as the store keeps times: the close compares this exact value.
-    let opened_at = millis(OffsetDateTime::now_utc());
+    let opened_at = corral_wire::time::truncate_to_millis(OffsetDateTime::now_utc());
     if let Err(e) = state.store.record_channel_open(&instance_id, opened_at).await {
         tracing::info!(%instance_id, error = %e, "could not record the channel's opening");
     }
@@ -312,10 +312,6 @@ async fn serve_channel(state: AppState, instance_id: String, mut socket: WebSock
     if let Err(e) = state.store.record_channel_close(&instance_id, opened_at, OffsetDateTime::now_utc()).await {
         tracing::info!(%instance_id, error = %e, "could not record the channel's close");
     }
-}
-
-fn millis(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
 }
 
 /// Handles one frame from the agent; returns the frame to answer with, if any.

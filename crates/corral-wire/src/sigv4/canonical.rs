@@ -160,13 +160,11 @@ fn remove_dot_segments(path: &str) -> String {
 pub fn query_forms(raw_query: &str) -> Vec<String> {
     let mut forms = vec![canonical_query_string(raw_query)];
     let mut raw_sorted: Vec<&str> = raw_query.split('&').filter(|p| !p.is_empty()).collect();
-    raw_sorted.sort_by(|a, b| {
-        let split = |p: &'_ str| {
-            let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            (n.to_string(), v.to_string())
-        };
-        split(a).cmp(&split(b))
-    });
+    let name_and_value = |p: &str| -> (String, String) {
+        let (n, v) = p.split_once('=').unwrap_or((p, ""));
+        (n.to_string(), v.to_string())
+    };
+    raw_sorted.sort_by_cached_key(|p| name_and_value(p));
     // Form-encoded clients (botocore preparing `params`) send a space as `+` and sign it as
     // `%20`; the server's own query parser reads `+` as a space too.
     let plus_as_space = canonical_query_string(&raw_query.replace('+', "%20"));

@@ -245,6 +245,5 @@ pub const MAX_TAGS: usize = 50;
 /// When the request was received, truncated to the millisecond as the store keeps times, so a
 /// create call answers with the date later reads return.
 pub fn received_millis(ctx: &RequestContext) -> time::OffsetDateTime {
-    let t = ctx.received_at;
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
+    corral_wire::time::truncate_to_millis(ctx.received_at)
 }
