@@ -279,16 +279,10 @@ pub(crate) fn sql_limit(limit: usize) -> i64 {
 /// Folds "record LEFT JOIN resources" rows (columns `seq`, `resource_type`, `resource_name`;
 /// a record's rows adjacent and ordered by position) into records. `parse` reads the record's
 /// own columns (with no resources).
-pub(crate) fn fold_audit_rows<R>(
-    rows: &[R],
-    parse: impl Fn(&R) -> StoreResult<StoredAuditRecord>,
-) -> StoreResult<Vec<StoredAuditRecord>>
-where
-    R: sqlx::Row,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    &'static str: sqlx::ColumnIndex<R>,
-{
+pub(crate) fn fold_audit_rows(
+    rows: &[crate::db::Row],
+    parse: impl Fn(&crate::db::Row) -> StoreResult<StoredAuditRecord>,
+) -> StoreResult<Vec<StoredAuditRecord>> {
     let mut out: Vec<StoredAuditRecord> = Vec::new();
     for row in rows {
         let seq: i64 = row.try_get("seq")?;

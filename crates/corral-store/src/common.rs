@@ -4,6 +4,7 @@
 use time::macros::datetime;
 use time::OffsetDateTime;
 
+use crate::db::Row;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{Activation, Document, DocumentListing, IamRole, ManagedInstance, Tag};
 
@@ -215,18 +216,11 @@ pub(crate) use {document_columns, version_columns};
 /// Folds "entity LEFT JOIN tags" rows (columns `tag_key`, `tag_value`; an entity's rows
 /// adjacent) into entities with sorted tag lists. `id_column` names the column [`Tagged::id`]
 /// comes from; `parse` reads the entity's own columns (with empty tags).
-pub(crate) fn collect_tagged<R, T>(
-    rows: &[R],
+pub(crate) fn collect_tagged<T: Tagged>(
+    rows: &[Row],
     id_column: &'static str,
-    parse: impl Fn(&R) -> StoreResult<T>,
-) -> StoreResult<Vec<T>>
-where
-    R: sqlx::Row,
-    T: Tagged,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    &'static str: sqlx::ColumnIndex<R>,
-{
+    parse: impl Fn(&Row) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
     let mut out: Vec<T> = Vec::new();
     for row in rows {
         let id: String = row.try_get(id_column)?;

@@ -33,11 +33,11 @@
 mod audit;
 mod common;
 mod crypto;
+mod db;
 mod error;
 mod model;
 mod pending_audit;
-mod postgres;
-mod sqlite;
+mod store;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -98,9 +98,9 @@ pub enum Backend {
 pub async fn open(url: &str, secret_key: SecretKey) -> StoreResult<Arc<dyn Store>> {
     let sealer = crypto::Sealer::new(&secret_key);
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url, sealer).await?))
+        Ok(Arc::new(store::SqlStore::new(db::sqlite::open(url).await?, sealer)))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::open(url, sealer).await?))
+        Ok(Arc::new(store::SqlStore::new(db::postgres::open(url).await?, sealer)))
     } else {
         // The URL may carry a password, so it is not echoed back.
         Err(StoreError::InvalidInput("unsupported database URL: expected sqlite:// or postgres://".into()))
@@ -121,7 +121,7 @@ pub async fn backup_sqlite(url: &str, dest: &std::path::Path) -> StoreResult<()>
     if dest.exists() {
         return Err(StoreError::InvalidInput(format!("{} exists already; choose a new file", dest.display())));
     }
-    sqlite::backup_into(url, dest).await
+    db::sqlite::backup_into(url, dest).await
 }
 
 /// The persistence interface the server codes against.

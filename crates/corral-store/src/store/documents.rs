@@ -1,22 +1,16 @@
-//! PostgreSQL: SSM documents, their versions and tags.
-//!
-//! This is `sqlite/documents.rs` with PostgreSQL placeholders, timestamps and row locks
-//! (`FOR UPDATE` on the document's row, so changes to one document queue); keep the two in
-//! step.
+//! SSM documents, their versions and tags. Changes to one document lock its row
+//! (`/*FOR UPDATE*/`), so they queue on PostgreSQL as they do behind SQLite's one writer.
 
-use sqlx::postgres::PgRow;
-use sqlx::Row;
+use crate::db::{query, query_scalar, sql, Row, Tx};
 
-use super::{commit_write, ts, PgStore};
+use super::{commit_write, SqlStore};
 use crate::common::{check_tags, collect_tagged, count_from_db, document_columns, unstorable, version_columns};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{platforms_from_column, Document, DocumentListing, DocumentVersion, Tag};
 
-type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
-
 // === rows ===
 
-fn document_from_row(row: &PgRow) -> StoreResult<Document> {
+fn document_from_row(row: &Row) -> StoreResult<Document> {
     Ok(Document {
         account_id: row.try_get("account_id")?,
         region: row.try_get("region")?,
@@ -30,7 +24,7 @@ fn document_from_row(row: &PgRow) -> StoreResult<Document> {
     })
 }
 
-fn version_from_row(row: &PgRow) -> StoreResult<DocumentVersion> {
+fn version_from_row(row: &Row) -> StoreResult<DocumentVersion> {
     let platforms: String = row.try_get("v_platform_types")?;
     Ok(DocumentVersion {
         account_id: row.try_get("v_account_id")?,
@@ -51,7 +45,7 @@ fn version_from_row(row: &PgRow) -> StoreResult<DocumentVersion> {
     })
 }
 
-fn listing_from_row(row: &PgRow) -> StoreResult<DocumentListing> {
+fn listing_from_row(row: &Row) -> StoreResult<DocumentListing> {
     Ok(DocumentListing { document: document_from_row(row)?, default: version_from_row(row)? })
 }
 
@@ -61,11 +55,11 @@ fn limit(n: usize) -> u64 {
 
 /// The document's row (locked on PostgreSQL), or `None`.
 async fn lock_document(tx: &mut Tx, account_id: &str, region: &str, name: &str) -> StoreResult<Option<Document>> {
-    let row = sqlx::query(concat!(
+    let row = query(sql!(concat!(
         "SELECT ",
         document_columns!(),
-        " FROM documents d WHERE d.account_id = $1 AND d.region = $2 AND d.name = $3 FOR UPDATE"
-    ))
+        " FROM documents d WHERE d.account_id = ? AND d.region = ? AND d.name = ? /*FOR UPDATE*/"
+    )))
     .bind(account_id)
     .bind(region)
     .bind(name)
@@ -75,11 +69,11 @@ async fn lock_document(tx: &mut Tx, account_id: &str, region: &str, name: &str) 
 }
 
 async fn insert_version(tx: &mut Tx, v: &DocumentVersion) -> StoreResult<()> {
-    sqlx::query(
+    query(sql!(
         "INSERT INTO document_versions (account_id, region, name, version, version_name, display_name, \
          content, format, hash, document_type, schema_version, target_type, platform_types, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
     .bind(&v.account_id)
     .bind(&v.region)
     .bind(&v.name)
@@ -94,7 +88,7 @@ async fn insert_version(tx: &mut Tx, v: &DocumentVersion) -> StoreResult<()> {
     .bind(&v.target_type)
     .bind(v.platform_column())
     .bind(&v.status)
-    .bind(ts(v.created_at)?)
+    .bind(v.created_at)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -103,7 +97,7 @@ async fn insert_version(tx: &mut Tx, v: &DocumentVersion) -> StoreResult<()> {
 // === documents ===
 
 pub(super) async fn create_document(
-    store: &PgStore,
+    store: &SqlStore,
     document: &Document,
     version: &DocumentVersion,
     max_documents: usize,
@@ -121,7 +115,7 @@ pub(super) async fn create_document(
         return Err(StoreError::InvalidInput("a new document starts with its version 1".into()));
     }
     let mut tx = store.begin_write().await?;
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents WHERE account_id = $1 AND region = $2")
+    let count: i64 = query_scalar(sql!("SELECT COUNT(*) FROM documents WHERE account_id = ? AND region = ?"))
         .bind(&document.account_id)
         .bind(&document.region)
         .fetch_one(&mut *tx)
@@ -129,20 +123,20 @@ pub(super) async fn create_document(
     if count_from_db(count)? >= limit(max_documents) {
         return Err(StoreError::Conflict("DocumentLimit".into()));
     }
-    sqlx::query(
+    query(sql!(
         "INSERT INTO documents (account_id, region, name, document_type, created_at, default_version, \
-         latest_version, last_assigned_version) VALUES ($1, $2, $3, $4, $5, 1, 1, 1)",
-    )
+         latest_version, last_assigned_version) VALUES (?, ?, ?, ?, ?, 1, 1, 1)"
+    ))
     .bind(&document.account_id)
     .bind(&document.region)
     .bind(&document.name)
     .bind(&document.document_type)
-    .bind(ts(document.created_at)?)
+    .bind(document.created_at)
     .execute(&mut *tx)
     .await?;
     insert_version(&mut tx, version).await?;
     for tag in &document.tags {
-        sqlx::query("INSERT INTO document_tags (account_id, region, name, key, value) VALUES ($1, $2, $3, $4, $5)")
+        query(sql!("INSERT INTO document_tags (account_id, region, name, key, value) VALUES (?, ?, ?, ?, ?)"))
             .bind(&document.account_id)
             .bind(&document.region)
             .bind(&document.name)
@@ -155,7 +149,7 @@ pub(super) async fn create_document(
 }
 
 pub(super) async fn get_document(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     name: &str,
@@ -163,23 +157,23 @@ pub(super) async fn get_document(
     if unstorable(account_id) || unstorable(region) || unstorable(name) {
         return Ok(None);
     }
-    let rows = sqlx::query(concat!(
+    let rows = query(sql!(concat!(
         "SELECT ",
         document_columns!(),
         ", t.key AS tag_key, t.value AS tag_value FROM documents d LEFT JOIN document_tags t \
          ON t.account_id = d.account_id AND t.region = d.region AND t.name = d.name \
-         WHERE d.account_id = $1 AND d.region = $2 AND d.name = $3 ORDER BY t.key"
-    ))
+         WHERE d.account_id = ? AND d.region = ? AND d.name = ? ORDER BY t.key"
+    )))
     .bind(account_id)
     .bind(region)
     .bind(name)
-    .fetch_all(&store.pool)
+    .fetch_all(&store.db)
     .await?;
     Ok(collect_tagged(&rows, "name", document_from_row)?.into_iter().next())
 }
 
 pub(super) async fn get_document_version(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     name: &str,
@@ -188,22 +182,22 @@ pub(super) async fn get_document_version(
     if unstorable(account_id) || unstorable(region) || unstorable(name) {
         return Ok(None);
     }
-    let row = sqlx::query(concat!(
+    let row = query(sql!(concat!(
         "SELECT ",
         version_columns!(),
-        " FROM document_versions v WHERE v.account_id = $1 AND v.region = $2 AND v.name = $3 AND v.version = $4"
-    ))
+        " FROM document_versions v WHERE v.account_id = ? AND v.region = ? AND v.name = ? AND v.version = ?"
+    )))
     .bind(account_id)
     .bind(region)
     .bind(name)
     .bind(version)
-    .fetch_optional(&store.pool)
+    .fetch_optional(&store.db)
     .await?;
     row.as_ref().map(version_from_row).transpose()
 }
 
 pub(super) async fn list_document_versions(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     name: &str,
@@ -212,17 +206,17 @@ pub(super) async fn list_document_versions(
         return Err(StoreError::NotFound);
     }
     // One statement: the document's presence and its versions from the same snapshot.
-    let rows = sqlx::query(concat!(
+    let rows = query(sql!(concat!(
         "SELECT d.name AS doc_name, ",
         version_columns!(),
         " FROM documents d LEFT JOIN document_versions v \
          ON v.account_id = d.account_id AND v.region = d.region AND v.name = d.name \
-         WHERE d.account_id = $1 AND d.region = $2 AND d.name = $3 ORDER BY v.version"
-    ))
+         WHERE d.account_id = ? AND d.region = ? AND d.name = ? ORDER BY v.version"
+    )))
     .bind(account_id)
     .bind(region)
     .bind(name)
-    .fetch_all(&store.pool)
+    .fetch_all(&store.db)
     .await?;
     if rows.is_empty() {
         return Err(StoreError::NotFound);
@@ -238,7 +232,7 @@ pub(super) async fn list_document_versions(
 }
 
 pub(super) async fn list_documents(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     after: Option<&str>,
@@ -249,31 +243,31 @@ pub(super) async fn list_documents(
     }
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // LIMIT applies to documents (the subquery), not to document-and-tag rows.
-    let rows = sqlx::query(concat!(
+    let rows = query(sql!(concat!(
         "SELECT ",
         document_columns!(),
         ", ",
         version_columns!(),
         ", t.key AS tag_key, t.value AS tag_value FROM \
-         (SELECT * FROM documents WHERE account_id = $1 AND region = $2 AND ($3::text IS NULL OR name > $4) \
-          ORDER BY name LIMIT $5) d \
+         (SELECT * FROM documents WHERE account_id = ? AND region = ? AND (? IS NULL OR name > ?) \
+          ORDER BY name LIMIT ?) d \
          JOIN document_versions v ON v.account_id = d.account_id AND v.region = d.region \
           AND v.name = d.name AND v.version = d.default_version \
          LEFT JOIN document_tags t ON t.account_id = d.account_id AND t.region = d.region AND t.name = d.name \
          ORDER BY d.name, t.key"
-    ))
+    )))
     .bind(account_id)
     .bind(region)
     .bind(after)
     .bind(after)
     .bind(limit)
-    .fetch_all(&store.pool)
+    .fetch_all(&store.db)
     .await?;
     collect_tagged(&rows, "name", listing_from_row)
 }
 
 pub(super) async fn add_document_version(
-    store: &PgStore,
+    store: &SqlStore,
     version: &DocumentVersion,
     max_versions: usize,
 ) -> StoreResult<()> {
@@ -285,9 +279,9 @@ pub(super) async fn add_document_version(
     if version.version != doc.last_assigned_version + 1 {
         return Err(StoreError::Conflict("VersionChanged".into()));
     }
-    let rows = sqlx::query(
-        "SELECT hash, version_name FROM document_versions WHERE account_id = $1 AND region = $2 AND name = $3",
-    )
+    let rows = query(sql!(
+        "SELECT hash, version_name FROM document_versions WHERE account_id = ? AND region = ? AND name = ?"
+    ))
     .bind(&version.account_id)
     .bind(&version.region)
     .bind(&version.name)
@@ -309,10 +303,10 @@ pub(super) async fn add_document_version(
         return Err(StoreError::Conflict("DocumentVersionLimit".into()));
     }
     insert_version(&mut tx, version).await?;
-    sqlx::query(
-        "UPDATE documents SET latest_version = $1, last_assigned_version = $2 \
-         WHERE account_id = $3 AND region = $4 AND name = $5",
-    )
+    query(sql!(
+        "UPDATE documents SET latest_version = ?, last_assigned_version = ? \
+         WHERE account_id = ? AND region = ? AND name = ?"
+    ))
     .bind(version.version)
     .bind(version.version)
     .bind(&version.account_id)
@@ -324,7 +318,7 @@ pub(super) async fn add_document_version(
 }
 
 pub(super) async fn set_default_document_version(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     name: &str,
@@ -337,9 +331,9 @@ pub(super) async fn set_default_document_version(
     if lock_document(&mut tx, account_id, region, name).await?.is_none() {
         return Err(StoreError::NotFound);
     }
-    let exists: Option<i64> = sqlx::query_scalar(
-        "SELECT version FROM document_versions WHERE account_id = $1 AND region = $2 AND name = $3 AND version = $4",
-    )
+    let exists: Option<i64> = query_scalar(sql!(
+        "SELECT version FROM document_versions WHERE account_id = ? AND region = ? AND name = ? AND version = ?"
+    ))
     .bind(account_id)
     .bind(region)
     .bind(name)
@@ -349,7 +343,7 @@ pub(super) async fn set_default_document_version(
     if exists.is_none() {
         return Err(StoreError::Conflict("NoSuchVersion".into()));
     }
-    sqlx::query("UPDATE documents SET default_version = $1 WHERE account_id = $2 AND region = $3 AND name = $4")
+    query(sql!("UPDATE documents SET default_version = ? WHERE account_id = ? AND region = ? AND name = ?"))
         .bind(version)
         .bind(account_id)
         .bind(region)
@@ -359,12 +353,12 @@ pub(super) async fn set_default_document_version(
     commit_write(tx).await
 }
 
-pub(super) async fn delete_document(store: &PgStore, account_id: &str, region: &str, name: &str) -> StoreResult<()> {
+pub(super) async fn delete_document(store: &SqlStore, account_id: &str, region: &str, name: &str) -> StoreResult<()> {
     if unstorable(account_id) || unstorable(region) || unstorable(name) {
         return Err(StoreError::NotFound);
     }
     // Versions and tags go with it (ON DELETE CASCADE).
-    let query = sqlx::query("DELETE FROM documents WHERE account_id = $1 AND region = $2 AND name = $3")
+    let query = query(sql!("DELETE FROM documents WHERE account_id = ? AND region = ? AND name = ?"))
         .bind(account_id)
         .bind(region)
         .bind(name);
@@ -372,7 +366,7 @@ pub(super) async fn delete_document(store: &PgStore, account_id: &str, region: &
 }
 
 pub(super) async fn delete_document_version(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     name: &str,
@@ -388,24 +382,23 @@ pub(super) async fn delete_document_version(
     if doc.default_version == version {
         return Err(StoreError::Conflict("DefaultVersion".into()));
     }
-    let done = sqlx::query(
-        "DELETE FROM document_versions WHERE account_id = $1 AND region = $2 AND name = $3 AND version = $4",
-    )
-    .bind(account_id)
-    .bind(region)
-    .bind(name)
-    .bind(version)
-    .execute(&mut *tx)
-    .await?;
+    let done =
+        query(sql!("DELETE FROM document_versions WHERE account_id = ? AND region = ? AND name = ? AND version = ?"))
+            .bind(account_id)
+            .bind(region)
+            .bind(name)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
     // The default version remains, so the document keeps at least one version.
-    sqlx::query(
+    query(sql!(
         "UPDATE documents SET latest_version = (SELECT MAX(version) FROM document_versions v \
          WHERE v.account_id = documents.account_id AND v.region = documents.region AND v.name = documents.name) \
-         WHERE account_id = $1 AND region = $2 AND name = $3",
-    )
+         WHERE account_id = ? AND region = ? AND name = ?"
+    ))
     .bind(account_id)
     .bind(region)
     .bind(name)
@@ -417,7 +410,7 @@ pub(super) async fn delete_document_version(
 // === tags ===
 
 pub(super) async fn put_document_tags(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     name: &str,
@@ -433,10 +426,10 @@ pub(super) async fn put_document_tags(
         return Err(StoreError::NotFound);
     }
     for tag in tags {
-        sqlx::query(
-            "INSERT INTO document_tags (account_id, region, name, key, value) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (account_id, region, name, key) DO UPDATE SET value = excluded.value",
-        )
+        query(sql!(
+            "INSERT INTO document_tags (account_id, region, name, key, value) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (account_id, region, name, key) DO UPDATE SET value = excluded.value"
+        ))
         .bind(account_id)
         .bind(region)
         .bind(name)
@@ -446,7 +439,7 @@ pub(super) async fn put_document_tags(
         .await?;
     }
     let count: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM document_tags WHERE account_id = $1 AND region = $2 AND name = $3")
+        query_scalar(sql!("SELECT COUNT(*) FROM document_tags WHERE account_id = ? AND region = ? AND name = ?"))
             .bind(account_id)
             .bind(region)
             .bind(name)
@@ -460,7 +453,7 @@ pub(super) async fn put_document_tags(
 }
 
 pub(super) async fn remove_document_tags(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     name: &str,
@@ -475,7 +468,7 @@ pub(super) async fn remove_document_tags(
     }
     // A key that cannot be stored cannot be present either.
     for key in keys.iter().filter(|k| !unstorable(k)) {
-        sqlx::query("DELETE FROM document_tags WHERE account_id = $1 AND region = $2 AND name = $3 AND key = $4")
+        query(sql!("DELETE FROM document_tags WHERE account_id = ? AND region = ? AND name = ? AND key = ?"))
             .bind(account_id)
             .bind(region)
             .bind(name)

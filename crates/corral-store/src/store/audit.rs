@@ -1,10 +1,9 @@
-//! The audit trail on PostgreSQL (`migrations/postgres/0004_audit.sql`).
+//! The audit trail (`migrations/*/0004_audit.sql`): appends to a chain and pages through it.
 
-use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::Row;
+use crate::db::{query, sql, Row, TxConn};
 use time::OffsetDateTime;
 
-use super::PgStore;
+use super::SqlStore;
 use crate::audit::{
     audit_chain_hash, fold_audit_rows, lookup_bounds, sql_limit, AuditFilter, AuditRecord, StoredAuditRecord,
     AUDIT_GENESIS_HASH,
@@ -24,19 +23,16 @@ macro_rules! audit_select {
 }
 
 /// A LookupEvents page: the records of one chain in the time range, before the cursor, that
-/// match `$filter` (a condition on `x`, whose value if any is `$7`), newest first; binds: $1
-/// account, $2 region, $3 start, $4 end, $5 cursor time, $6 cursor seq, then the filter value
-/// and the limit (`$limit`: `$7` or `$8`).
+/// match `$filter` (a condition on `x`, with at most one `?`), newest first; binds: account,
+/// region, start, end, cursor time, cursor seq, [filter value], limit.
 macro_rules! lookup_sql {
-    ($filter:expr, $limit:literal) => {
+    ($filter:expr) => {
         concat!(
             audit_select!(),
-            "FROM (SELECT * FROM audit_records x WHERE x.account_id = $1 AND x.region = $2 \
-             AND x.event_time >= $3 AND x.event_time <= $4 AND (x.event_time, x.seq) < ($5, $6) AND ",
+            "FROM (SELECT * FROM audit_records x WHERE x.account_id = ? AND x.region = ? \
+             AND x.event_time >= ? AND x.event_time <= ? AND (x.event_time, x.seq) < (?, ?) AND ",
             $filter,
-            " ORDER BY x.event_time DESC, x.seq DESC LIMIT ",
-            $limit,
-            ") a \
+            " ORDER BY x.event_time DESC, x.seq DESC LIMIT ?) a \
              LEFT JOIN audit_resources r ON r.account_id = a.account_id AND r.region = a.region AND r.seq = a.seq \
              ORDER BY a.event_time DESC, a.seq DESC, r.position"
         )
@@ -50,12 +46,12 @@ macro_rules! resource_filter {
             "EXISTS (SELECT 1 FROM audit_resources y WHERE y.account_id = x.account_id AND y.region = x.region \
              AND y.seq = x.seq AND y.",
             $column,
-            " = $7)"
+            " = ?)"
         )
     };
 }
 
-fn record_from_row(row: &PgRow) -> StoreResult<StoredAuditRecord> {
+fn record_from_row(row: &Row) -> StoreResult<StoredAuditRecord> {
     Ok(StoredAuditRecord {
         seq: row.try_get("seq")?,
         record: AuditRecord {
@@ -81,18 +77,21 @@ fn record_from_row(row: &PgRow) -> StoreResult<StoredAuditRecord> {
 /// [`crate::Store::append_audit`]): the head row is taken (and, on PostgreSQL, locked)
 /// here, so call it as the LAST statement before COMMIT. Used by `append_audit` and by
 /// write transactions carrying a pending record (`crate::pending_audit`).
-pub(super) async fn append_in_tx(conn: &mut PgConnection, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
+pub(super) async fn append_in_tx(conn: &mut TxConn, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
     record.validate()?;
     let event_time = truncate_millis(record.event_time)?;
-    // The upsert below locks the chain's head row until commit. Under READ COMMITTED a
-    // waiting append then reads the head its predecessor committed, so appends to one
-    // chain (from any replica) run one at a time and never fork; other chains go on. Every
-    // transaction takes this lock as its last statement before COMMIT, so a transaction that
-    // holds a head lock never waits for another lock: no deadlock through the audit heads.
-    let head = sqlx::query(
-        "INSERT INTO audit_heads (account_id, region, seq, hash) VALUES ($1, $2, 0, $3) \
-         ON CONFLICT (account_id, region) DO UPDATE SET seq = audit_heads.seq RETURNING seq, hash",
-    )
+    // SQLite: the caller's transaction began with BEGIN IMMEDIATE (`begin_write`), which takes
+    // the database's write lock first, so appends (from any connection or process) run one at
+    // a time and the head read below is the latest. PostgreSQL: the upsert locks the chain's
+    // head row until commit; under READ COMMITTED a waiting append then reads the head its
+    // predecessor committed, so appends to one chain (from any replica) run one at a time and
+    // never fork, while other chains go on. Every transaction takes this lock as its last
+    // statement before COMMIT, so one that holds a head lock never waits for another lock:
+    // no deadlock through the audit heads.
+    let head = query(sql!(
+        "INSERT INTO audit_heads (account_id, region, seq, hash) VALUES (?, ?, 0, ?) \
+         ON CONFLICT (account_id, region) DO UPDATE SET seq = audit_heads.seq RETURNING seq, hash"
+    ))
     .bind(&record.account_id)
     .bind(&record.region)
     .bind(AUDIT_GENESIS_HASH)
@@ -102,11 +101,11 @@ pub(super) async fn append_in_tx(conn: &mut PgConnection, record: &AuditRecord) 
     let prev_hash: String = head.try_get("hash")?;
     let seq = prev_seq + 1;
     let hash = audit_chain_hash(&prev_hash, &record.record_json);
-    sqlx::query(
+    query(sql!(
         "INSERT INTO audit_records (account_id, region, seq, event_id, event_time, event_name, event_source, \
          username, access_key_id, read_only, error_code, record_json, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
     .bind(&record.account_id)
     .bind(&record.region)
     .bind(seq)
@@ -124,10 +123,10 @@ pub(super) async fn append_in_tx(conn: &mut PgConnection, record: &AuditRecord) 
     .execute(&mut *conn)
     .await?;
     for (position, resource) in record.resources.iter().enumerate() {
-        sqlx::query(
+        query(sql!(
             "INSERT INTO audit_resources (account_id, region, seq, position, resource_type, resource_name) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+             VALUES (?, ?, ?, ?, ?, ?)"
+        ))
         .bind(&record.account_id)
         .bind(&record.region)
         .bind(seq)
@@ -137,7 +136,7 @@ pub(super) async fn append_in_tx(conn: &mut PgConnection, record: &AuditRecord) 
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE account_id = $3 AND region = $4")
+    query(sql!("UPDATE audit_heads SET seq = ?, hash = ? WHERE account_id = ? AND region = ?"))
         .bind(seq)
         .bind(&hash)
         .bind(&record.account_id)
@@ -149,16 +148,16 @@ pub(super) async fn append_in_tx(conn: &mut PgConnection, record: &AuditRecord) 
     Ok(StoredAuditRecord { seq, record, prev_hash, hash })
 }
 
-impl PgStore {
+impl SqlStore {
     pub(super) async fn audit_append(&self, record: &AuditRecord) -> StoreResult<StoredAuditRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let stored = append_in_tx(&mut tx, record).await?;
         tx.commit().await?;
         Ok(stored)
     }
 
     pub(super) async fn audit_append_batch(&self, records: &[AuditRecord]) -> StoreResult<Vec<StoredAuditRecord>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut stored = Vec::with_capacity(records.len());
         for record in records {
             stored.push(append_in_tx(&mut tx, record).await?);
@@ -184,18 +183,18 @@ impl PgStore {
         let Some((start_ms, end_ms, (cursor_ms, cursor_seq))) = lookup_bounds(start, end, before) else {
             return Ok(Vec::new());
         };
-        let sql: &'static str = match filter {
-            AuditFilter::None => lookup_sql!("TRUE", "$7"),
-            AuditFilter::EventId(_) => lookup_sql!("x.event_id = $7", "$8"),
-            AuditFilter::EventName(_) => lookup_sql!("x.event_name = $7", "$8"),
-            AuditFilter::ReadOnly(_) => lookup_sql!("x.read_only = $7", "$8"),
-            AuditFilter::Username(_) => lookup_sql!("x.username = $7", "$8"),
-            AuditFilter::ResourceType(_) => lookup_sql!(resource_filter!("resource_type"), "$8"),
-            AuditFilter::ResourceName(_) => lookup_sql!(resource_filter!("resource_name"), "$8"),
-            AuditFilter::EventSource(_) => lookup_sql!("x.event_source = $7", "$8"),
-            AuditFilter::AccessKeyId(_) => lookup_sql!("x.access_key_id = $7", "$8"),
+        let sql = match filter {
+            AuditFilter::None => sql!(lookup_sql!("1 = 1")),
+            AuditFilter::EventId(_) => sql!(lookup_sql!("x.event_id = ?")),
+            AuditFilter::EventName(_) => sql!(lookup_sql!("x.event_name = ?")),
+            AuditFilter::ReadOnly(_) => sql!(lookup_sql!("x.read_only = ?")),
+            AuditFilter::Username(_) => sql!(lookup_sql!("x.username = ?")),
+            AuditFilter::ResourceType(_) => sql!(lookup_sql!(resource_filter!("resource_type"))),
+            AuditFilter::ResourceName(_) => sql!(lookup_sql!(resource_filter!("resource_name"))),
+            AuditFilter::EventSource(_) => sql!(lookup_sql!("x.event_source = ?")),
+            AuditFilter::AccessKeyId(_) => sql!(lookup_sql!("x.access_key_id = ?")),
         };
-        let mut query = sqlx::query(sql)
+        let mut query = query(sql)
             .bind(account_id)
             .bind(region)
             .bind(from_millis(start_ms)?)
@@ -207,7 +206,7 @@ impl PgStore {
         } else if let Some(value) = filter.text() {
             query = query.bind(value);
         }
-        let rows = query.bind(sql_limit(limit)).fetch_all(&self.pool).await?;
+        let rows = query.bind(sql_limit(limit)).fetch_all(&self.db).await?;
         fold_audit_rows(&rows, record_from_row)
     }
 
@@ -221,25 +220,25 @@ impl PgStore {
         if limit == 0 || unstorable(account_id) || unstorable(region) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(concat!(
+        let rows = query(sql!(concat!(
             audit_select!(),
-            "FROM (SELECT * FROM audit_records WHERE account_id = $1 AND region = $2 AND seq > $3 \
-             ORDER BY seq LIMIT $4) a \
+            "FROM (SELECT * FROM audit_records WHERE account_id = ? AND region = ? AND seq > ? \
+             ORDER BY seq LIMIT ?) a \
              LEFT JOIN audit_resources r ON r.account_id = a.account_id AND r.region = a.region AND r.seq = a.seq \
              ORDER BY a.seq, r.position"
-        ))
+        )))
         .bind(account_id)
         .bind(region)
         .bind(after_seq)
         .bind(sql_limit(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         fold_audit_rows(&rows, record_from_row)
     }
 
     pub(super) async fn audit_stream_list(&self) -> StoreResult<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT account_id, region FROM audit_heads ORDER BY account_id, region")
-            .fetch_all(&self.pool)
+        let rows = query(sql!("SELECT account_id, region FROM audit_heads ORDER BY account_id, region"))
+            .fetch_all(&self.db)
             .await?;
         rows.iter().map(|row| Ok((row.try_get("account_id")?, row.try_get("region")?))).collect()
     }

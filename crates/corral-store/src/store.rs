@@ -1,9 +1,11 @@
-//! PostgreSQL backend: a database that several server replicas may share.
+//! The store's operations, written once for both engines ([`crate::db`] runs them on SQLite
+//! or PostgreSQL): accounts, credentials, service settings, roles, activations and managed
+//! instances here; IAM, documents, Run Command and the audit trail in the submodules.
+//!
+//! Statements are written in the neutral spelling of `db::dialect` (SQLite's, with row locks
+//! marked `/*FOR UPDATE*/`); on PostgreSQL those locks make checks made inside a transaction
+//! hold until it commits, on SQLite `BEGIN IMMEDIATE` serialises every writer.
 
-use std::str::FromStr;
-
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::common::{
@@ -11,6 +13,7 @@ use crate::common::{
     instance_columns, role_columns, role_name_key, truncate_millis, unstorable,
 };
 use crate::crypto::{Purpose, Sealer};
+use crate::db::{query, query_scalar, sql, Db, Query, Row, Tx};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{
     validate_bootstrap, AccessKey, AccessKeyStatus, Account, Activation, IamRole, IamUser, InstanceInfo,
@@ -30,32 +33,19 @@ mod iam;
 mod documents;
 // Run Command: commands, their invocations and plugin results.
 mod commands;
+// The audit trail (hash chains of CloudTrail records).
+mod audit;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// Connections per replica; PostgreSQL's default `max_connections` (100) fits several
-/// replicas at this size.
-const MAX_CONNECTIONS: u32 = 10;
-
-/// [`Store`] on PostgreSQL.
-pub(crate) struct PgStore {
-    pool: PgPool,
+/// [`Store`] on either engine.
+pub(crate) struct SqlStore {
+    db: Db,
     sealer: Sealer,
 }
 
-/// A timestamp as both backends store it: UTC, truncated to the millisecond.
-fn ts(t: OffsetDateTime) -> StoreResult<OffsetDateTime> {
-    truncate_millis(t)
-}
-
-type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-/// Commits a write transaction (one from [`PgStore::begin_write`]). Every write path commits
-/// through here: inside [`crate::with_audit_slot`] with a staged, unwritten record, the record
-/// is appended to its chain as the LAST statement of `tx` (it locks the chain's head row, so
-/// every transaction takes that lock last and holds no head lock while waiting for another
-/// row), and the slot is marked written once the commit succeeded (see `crate::pending_audit`).
+/// Commits a write transaction (one from [`SqlStore::begin_write`]). Every write path
+/// commits through here: inside [`crate::with_audit_slot`] with a staged, unwritten record, the
+/// record is appended to its chain as the last statement of `tx`, and the slot is marked
+/// written once the commit succeeded (see `crate::pending_audit`).
 async fn commit_write(tx: Tx) -> StoreResult<()> {
     commit_claimed(tx, pending_audit::claim()).await
 }
@@ -73,31 +63,25 @@ async fn commit_claimed(mut tx: Tx, claim: Option<Claim>) -> StoreResult<()> {
     Ok(())
 }
 
-// === impl PgStore ===
+// === impl SqlStore ===
 
-impl PgStore {
-    pub(crate) async fn open(url: &str, sealer: Sealer) -> StoreResult<Self> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::InvalidInput(format!("invalid PostgreSQL URL: {e}")))?;
-        let pool = PgPoolOptions::new().max_connections(MAX_CONNECTIONS).connect_with(options).await?;
-        // The migrator holds a PostgreSQL advisory lock while it runs, so replicas starting
-        // together apply each migration once.
-        MIGRATOR.run(&pool).await?;
-        Ok(PgStore { pool, sealer })
+impl SqlStore {
+    pub(crate) fn new(db: Db, sealer: Sealer) -> Self {
+        SqlStore { db, sealer }
     }
 
     /// A write transaction; commit it with [`commit_write`].
     async fn begin_write(&self) -> StoreResult<Tx> {
-        Ok(self.pool.begin().await?)
+        self.db.begin_write().await
     }
 
     /// A one-statement write. Outside an audit scope with a staged record it autocommits as
     /// before; inside one it runs in a write transaction that also carries the record
     /// ([`commit_write`]). With `must_change`, no affected row is [`StoreError::NotFound`]
     /// (and nothing commits).
-    async fn write_one(&self, query: PgQuery<'_>, must_change: bool) -> StoreResult<()> {
+    async fn write_one(&self, query: Query<'_>, must_change: bool) -> StoreResult<()> {
         let Some(claim) = pending_audit::claim() else {
-            let done = query.execute(&self.pool).await?;
+            let done = query.execute(self.db.writer()).await?;
             return if must_change && done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) };
         };
         let mut tx = self.begin_write().await?;
@@ -108,7 +92,7 @@ impl PgStore {
         commit_claimed(tx, Some(claim)).await
     }
 
-    fn access_key_from_row(&self, row: &PgRow) -> StoreResult<AccessKey> {
+    fn access_key_from_row(&self, row: &Row) -> StoreResult<AccessKey> {
         let access_key_id: String = row.try_get("access_key_id")?;
         let sealed: String = row.try_get("secret_access_key_enc")?;
         let secret_access_key = self.sealer.open(Purpose::AccessKey, &access_key_id, &sealed)?;
@@ -123,7 +107,7 @@ impl PgStore {
         })
     }
 
-    fn session_from_row(&self, row: &PgRow) -> StoreResult<SessionCredential> {
+    fn session_from_row(&self, row: &Row) -> StoreResult<SessionCredential> {
         let access_key_id: String = row.try_get("access_key_id")?;
         let sealed: String = row.try_get("secret_access_key_enc")?;
         let secret_access_key = self.sealer.open(Purpose::SessionCredential, &access_key_id, &sealed)?;
@@ -147,7 +131,7 @@ impl PgStore {
     }
 }
 
-fn user_from_row(row: &PgRow) -> StoreResult<IamUser> {
+fn user_from_row(row: &Row) -> StoreResult<IamUser> {
     Ok(IamUser {
         account_id: row.try_get("account_id")?,
         user_name: row.try_get("user_name")?,
@@ -158,7 +142,7 @@ fn user_from_row(row: &PgRow) -> StoreResult<IamUser> {
     })
 }
 
-fn role_from_row(row: &PgRow) -> StoreResult<IamRole> {
+fn role_from_row(row: &Row) -> StoreResult<IamRole> {
     Ok(IamRole {
         account_id: row.try_get("account_id")?,
         role_name: row.try_get("role_name")?,
@@ -173,7 +157,7 @@ fn role_from_row(row: &PgRow) -> StoreResult<IamRole> {
     })
 }
 
-fn activation_from_row(row: &PgRow) -> StoreResult<Activation> {
+fn activation_from_row(row: &Row) -> StoreResult<Activation> {
     Ok(Activation {
         account_id: row.try_get("account_id")?,
         region: row.try_get("region")?,
@@ -190,7 +174,7 @@ fn activation_from_row(row: &PgRow) -> StoreResult<Activation> {
     })
 }
 
-fn instance_from_row(row: &PgRow) -> StoreResult<ManagedInstance> {
+fn instance_from_row(row: &Row) -> StoreResult<ManagedInstance> {
     Ok(ManagedInstance {
         account_id: row.try_get("account_id")?,
         region: row.try_get("region")?,
@@ -221,44 +205,44 @@ fn instance_from_row(row: &PgRow) -> StoreResult<ManagedInstance> {
     })
 }
 
-const INSERT_ACCOUNT: &str = "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2)";
+const INSERT_ACCOUNT: &str = "INSERT INTO accounts (account_id, created_at) VALUES (?, ?)";
 const INSERT_USER: &str = "INSERT INTO iam_users \
-     (account_id, user_name, user_id, path, arn, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+     (account_id, user_name, user_id, path, arn, created_at) VALUES (?, ?, ?, ?, ?, ?)";
 const INSERT_ACCESS_KEY: &str = "INSERT INTO access_keys \
      (access_key_id, account_id, user_name, secret_access_key_enc, status, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
-const UPSERT_META: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
+     VALUES (?, ?, ?, ?, ?, ?)";
+const UPSERT_META: &str = "INSERT INTO meta (key, value) VALUES (?, ?) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
-// === impl Store for PgStore ===
+// === impl Store for SqlStore ===
 
 #[async_trait::async_trait]
-impl Store for PgStore {
+impl Store for SqlStore {
     fn backend(&self) -> Backend {
-        Backend::Postgres
+        self.db.backend()
     }
 
     async fn schema_version(&self) -> StoreResult<i64> {
         let version: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+            query_scalar(sql!("SELECT MAX(version) FROM _sqlx_migrations WHERE success")).fetch_one(&self.db).await?;
         Ok(version.unwrap_or(0))
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
 
     async fn get_meta(&self, key: &str) -> StoreResult<Option<String>> {
         if unstorable(key) {
             return Ok(None);
         }
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+        Ok(query_scalar(sql!("SELECT value FROM meta WHERE key = ?")).bind(key).fetch_optional(&self.db).await?)
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
         crate::common::check_text("meta key", key)?;
         crate::common::check_text("meta value", value)?;
-        let query = sqlx::query(UPSERT_META).bind(key).bind(value);
+        let query = query(sql!(UPSERT_META)).bind(key).bind(value);
         self.write_one(query, false).await?;
         Ok(())
     }
@@ -267,40 +251,40 @@ impl Store for PgStore {
         validate_bootstrap(account, admin, key)?;
         let sealed = self.sealer.seal(Purpose::AccessKey, &key.access_key_id, &key.secret_access_key)?;
         let mut tx = self.begin_write().await?;
-        // Under READ COMMITTED two replicas could both see "no account" and bootstrap twice;
-        // this lock mode conflicts with itself, so the second waits and then sees the first.
-        sqlx::query("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
-        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts)").fetch_one(&mut *tx).await?;
-        if any {
+        // Two replicas could both see "no account" and bootstrap twice; the lock makes the
+        // second wait and then see the first.
+        tx.lock_table_exclusive("accounts").await?;
+        let any: Option<i64> = query_scalar(sql!("SELECT 1 FROM accounts LIMIT 1")).fetch_optional(&mut *tx).await?;
+        if any.is_some() {
             return Err(StoreError::AlreadyExists);
         }
-        sqlx::query(INSERT_ACCOUNT).bind(&account.account_id).bind(ts(account.created_at)?).execute(&mut *tx).await?;
-        sqlx::query(INSERT_USER)
+        query(sql!(INSERT_ACCOUNT)).bind(&account.account_id).bind(account.created_at).execute(&mut *tx).await?;
+        query(sql!(INSERT_USER))
             .bind(&admin.account_id)
             .bind(&admin.user_name)
             .bind(&admin.user_id)
             .bind(&admin.path)
             .bind(&admin.arn)
-            .bind(ts(admin.created_at)?)
+            .bind(admin.created_at)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(INSERT_ACCESS_KEY)
+        query(sql!(INSERT_ACCESS_KEY))
             .bind(&key.access_key_id)
             .bind(&key.account_id)
             .bind(&key.user_name)
             .bind(&sealed)
             .bind(key.status.as_str())
-            .bind(ts(key.created_at)?)
+            .bind(key.created_at)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(UPSERT_META).bind("default_account_id").bind(&account.account_id).execute(&mut *tx).await?;
+        query(sql!(UPSERT_META)).bind("default_account_id").bind(&account.account_id).execute(&mut *tx).await?;
         commit_write(tx).await?;
         Ok(())
     }
 
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
         account.validate()?;
-        let query = sqlx::query(INSERT_ACCOUNT).bind(&account.account_id).bind(ts(account.created_at)?);
+        let query = query(sql!(INSERT_ACCOUNT)).bind(&account.account_id).bind(account.created_at);
         self.write_one(query, false).await?;
         Ok(())
     }
@@ -309,9 +293,9 @@ impl Store for PgStore {
         if unstorable(account_id) {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT account_id, created_at FROM accounts WHERE account_id = $1")
+        let row = query(sql!("SELECT account_id, created_at FROM accounts WHERE account_id = ?"))
             .bind(account_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         row.map(|row| Ok(Account { account_id: row.try_get("account_id")?, created_at: row.try_get("created_at")? }))
             .transpose()
@@ -319,13 +303,13 @@ impl Store for PgStore {
 
     async fn create_user(&self, user: &IamUser) -> StoreResult<()> {
         user.validate()?;
-        let query = sqlx::query(INSERT_USER)
+        let query = query(sql!(INSERT_USER))
             .bind(&user.account_id)
             .bind(&user.user_name)
             .bind(&user.user_id)
             .bind(&user.path)
             .bind(&user.arn)
-            .bind(ts(user.created_at)?);
+            .bind(user.created_at);
         self.write_one(query, false).await?;
         Ok(())
     }
@@ -334,13 +318,13 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(user_name) {
             return Ok(None);
         }
-        let row = sqlx::query(
+        let row = query(sql!(
             "SELECT account_id, user_name, user_id, path, arn, created_at FROM iam_users \
-             WHERE account_id = $1 AND user_name = $2",
-        )
+             WHERE account_id = ? AND user_name = ?"
+        ))
         .bind(account_id)
         .bind(user_name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.as_ref().map(user_from_row).transpose()
     }
@@ -348,13 +332,13 @@ impl Store for PgStore {
     async fn create_access_key(&self, key: &AccessKey) -> StoreResult<()> {
         key.validate()?;
         let sealed = self.sealer.seal(Purpose::AccessKey, &key.access_key_id, &key.secret_access_key)?;
-        let query = sqlx::query(INSERT_ACCESS_KEY)
+        let query = query(sql!(INSERT_ACCESS_KEY))
             .bind(&key.access_key_id)
             .bind(&key.account_id)
             .bind(&key.user_name)
             .bind(&sealed)
             .bind(key.status.as_str())
-            .bind(ts(key.created_at)?);
+            .bind(key.created_at);
         self.write_one(query, false).await?;
         Ok(())
     }
@@ -363,12 +347,12 @@ impl Store for PgStore {
         if unstorable(access_key_id) {
             return Ok(None);
         }
-        let row = sqlx::query(
+        let row = query(sql!(
             "SELECT access_key_id, account_id, user_name, secret_access_key_enc, status, \
-             created_at FROM access_keys WHERE access_key_id = $1",
-        )
+             created_at FROM access_keys WHERE access_key_id = ?"
+        ))
         .bind(access_key_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(|row| self.access_key_from_row(&row)).transpose()
     }
@@ -377,11 +361,11 @@ impl Store for PgStore {
         cred.validate()?;
         let sealed = self.sealer.seal(Purpose::SessionCredential, &cred.access_key_id, &cred.secret_access_key)?;
         let (principal_type, user_name, role_name, role_id, session_name) = cred.principal.to_columns();
-        let query = sqlx::query(
+        let query = query(sql!(
             "INSERT INTO session_credentials (access_key_id, account_id, secret_access_key_enc, \
              session_token_hash, principal_type, user_name, role_name, role_id, session_name, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
+             created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
         .bind(&cred.access_key_id)
         .bind(&cred.account_id)
         .bind(&sealed)
@@ -391,8 +375,8 @@ impl Store for PgStore {
         .bind(role_name)
         .bind(role_id)
         .bind(session_name)
-        .bind(ts(cred.created_at)?)
-        .bind(ts(cred.expires_at)?);
+        .bind(cred.created_at)
+        .bind(cred.expires_at);
         self.write_one(query, false).await?;
         Ok(())
     }
@@ -401,13 +385,13 @@ impl Store for PgStore {
         if unstorable(access_key_id) {
             return Ok(None);
         }
-        let row = sqlx::query(
+        let row = query(sql!(
             "SELECT access_key_id, account_id, secret_access_key_enc, session_token_hash, \
              principal_type, user_name, role_name, role_id, session_name, created_at, expires_at \
-             FROM session_credentials WHERE access_key_id = $1",
-        )
+             FROM session_credentials WHERE access_key_id = ?"
+        ))
         .bind(access_key_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(|row| self.session_from_row(&row)).transpose()
     }
@@ -421,15 +405,15 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(region) || unstorable(setting_id) {
             return Ok(None);
         }
-        let row = sqlx::query(
+        let row = query(sql!(
             "SELECT account_id, region, setting_id, value, last_modified_user, \
              last_modified_date FROM service_settings \
-             WHERE account_id = $1 AND region = $2 AND setting_id = $3",
-        )
+             WHERE account_id = ? AND region = ? AND setting_id = ?"
+        ))
         .bind(account_id)
         .bind(region)
         .bind(setting_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(|row| {
             Ok(ServiceSettingRow {
@@ -446,19 +430,19 @@ impl Store for PgStore {
 
     async fn put_service_setting(&self, row: &ServiceSettingRow) -> StoreResult<()> {
         row.validate()?;
-        let query = sqlx::query(
+        let query = query(sql!(
             "INSERT INTO service_settings (account_id, region, setting_id, value, \
-             last_modified_user, last_modified_date) VALUES ($1, $2, $3, $4, $5, $6) \
+             last_modified_user, last_modified_date) VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (account_id, region, setting_id) DO UPDATE SET \
              value = excluded.value, last_modified_user = excluded.last_modified_user, \
-             last_modified_date = excluded.last_modified_date",
-        )
+             last_modified_date = excluded.last_modified_date"
+        ))
         .bind(&row.account_id)
         .bind(&row.region)
         .bind(&row.setting_id)
         .bind(&row.value)
         .bind(&row.last_modified_user)
-        .bind(ts(row.last_modified_date)?);
+        .bind(row.last_modified_date);
         self.write_one(query, false).await?;
         Ok(())
     }
@@ -467,25 +451,25 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(region) || unstorable(setting_id) {
             return Ok(());
         }
-        let query =
-            sqlx::query("DELETE FROM service_settings WHERE account_id = $1 AND region = $2 AND setting_id = $3")
-                .bind(account_id)
-                .bind(region)
-                .bind(setting_id);
+        let query = query(sql!("DELETE FROM service_settings WHERE account_id = ? AND region = ? AND setting_id = ?"))
+            .bind(account_id)
+            .bind(region)
+            .bind(setting_id);
         self.write_one(query, false).await?;
         Ok(())
     }
+
     // --- IAM roles ---
 
     async fn create_role(&self, role: &IamRole) -> StoreResult<()> {
         role.validate()?;
         let key = role_name_key(&role.role_name);
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        query(sql!(
             "INSERT INTO iam_roles (account_id, role_name_key, role_name, role_id, path, arn, \
              assume_role_policy_document, description, max_session_duration, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
         .bind(&role.account_id)
         .bind(&key)
         .bind(&role.role_name)
@@ -495,11 +479,11 @@ impl Store for PgStore {
         .bind(&role.assume_role_policy_document)
         .bind(&role.description)
         .bind(role.max_session_duration)
-        .bind(ts(role.created_at)?)
+        .bind(role.created_at)
         .execute(&mut *tx)
         .await?;
         for tag in &role.tags {
-            sqlx::query("INSERT INTO iam_role_tags (account_id, role_name_key, key, value) VALUES ($1, $2, $3, $4)")
+            query(sql!("INSERT INTO iam_role_tags (account_id, role_name_key, key, value) VALUES (?, ?, ?, ?)"))
                 .bind(&role.account_id)
                 .bind(&key)
                 .bind(&tag.key)
@@ -515,16 +499,16 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(role_name) {
             return Ok(None);
         }
-        let rows = sqlx::query(concat!(
+        let rows = query(sql!(concat!(
             "SELECT ",
             role_columns!(),
             ", t.key AS tag_key, t.value AS tag_value FROM iam_roles r LEFT JOIN iam_role_tags t \
              ON t.account_id = r.account_id AND t.role_name_key = r.role_name_key \
-             WHERE r.account_id = $1 AND r.role_name_key = $2 ORDER BY t.key"
-        ))
+             WHERE r.account_id = ? AND r.role_name_key = ? ORDER BY t.key"
+        )))
         .bind(account_id)
         .bind(role_name_key(role_name))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(collect_tagged(&rows, "role_name", role_from_row)?.into_iter().next())
     }
@@ -533,15 +517,15 @@ impl Store for PgStore {
         if unstorable(account_id) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(concat!(
+        let rows = query(sql!(concat!(
             "SELECT ",
             role_columns!(),
             ", t.key AS tag_key, t.value AS tag_value FROM iam_roles r LEFT JOIN iam_role_tags t \
              ON t.account_id = r.account_id AND t.role_name_key = r.role_name_key \
-             WHERE r.account_id = $1 ORDER BY r.role_name, t.key"
-        ))
+             WHERE r.account_id = ? ORDER BY r.role_name, t.key"
+        )))
         .bind(account_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         collect_tagged(&rows, "role_name", role_from_row)
     }
@@ -552,19 +536,21 @@ impl Store for PgStore {
         }
         let key = role_name_key(role_name);
         let mut tx = self.begin_write().await?;
-        // FOR UPDATE conflicts with the key-share lock a concurrent attach's foreign key check
-        // takes, so an attachment either commits first (and is seen below) or fails afterwards.
-        let role_id: Option<String> =
-            sqlx::query_scalar("SELECT role_id FROM iam_roles WHERE account_id = $1 AND role_name_key = $2 FOR UPDATE")
-                .bind(account_id)
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await?;
+        // The row lock conflicts with the key-share lock a concurrent attach's foreign key check
+        // takes (PostgreSQL), so an attachment either commits first (and is seen below) or fails
+        // afterwards.
+        let role_id: Option<String> = query_scalar(sql!(
+            "SELECT role_id FROM iam_roles WHERE account_id = ? AND role_name_key = ? /*FOR UPDATE*/"
+        ))
+        .bind(account_id)
+        .bind(&key)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(role_id) = role_id else {
             return Err(StoreError::NotFound);
         };
         let inline: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM iam_role_policies WHERE account_id = $1 AND role_name_key = $2")
+            query_scalar(sql!("SELECT COUNT(*) FROM iam_role_policies WHERE account_id = ? AND role_name_key = ?"))
                 .bind(account_id)
                 .bind(&key)
                 .fetch_one(&mut *tx)
@@ -572,9 +558,9 @@ impl Store for PgStore {
         if inline > 0 {
             return Err(StoreError::Conflict("inline policies".into()));
         }
-        let attached: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM iam_role_policy_attachments WHERE account_id = $1 AND role_name_key = $2 LIMIT 1",
-        )
+        let attached: Option<i64> = query_scalar(sql!(
+            "SELECT 1 FROM iam_role_policy_attachments WHERE account_id = ? AND role_name_key = ? LIMIT 1"
+        ))
         .bind(account_id)
         .bind(&key)
         .fetch_optional(&mut *tx)
@@ -583,11 +569,11 @@ impl Store for PgStore {
             return Err(StoreError::Conflict("attached policies".into()));
         }
         // Its sessions end with it; its tags go with it (ON DELETE CASCADE).
-        sqlx::query("DELETE FROM session_credentials WHERE principal_type = 'assumed_role' AND role_id = $1")
+        query(sql!("DELETE FROM session_credentials WHERE principal_type = 'assumed_role' AND role_id = ?"))
             .bind(&role_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM iam_roles WHERE account_id = $1 AND role_name_key = $2")
+        query(sql!("DELETE FROM iam_roles WHERE account_id = ? AND role_name_key = ?"))
             .bind(account_id)
             .bind(&key)
             .execute(&mut *tx)
@@ -602,10 +588,10 @@ impl Store for PgStore {
         }
         check_text("policy_arn", policy_arn)?;
         // A missing role fails the foreign key (NotFound); attaching twice changes nothing.
-        let query = sqlx::query(
+        let query = query(sql!(
             "INSERT INTO iam_role_policy_attachments (account_id, role_name_key, policy_arn) \
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
+             VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+        ))
         .bind(account_id)
         .bind(role_name_key(role_name))
         .bind(policy_arn);
@@ -617,10 +603,10 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(role_name) || unstorable(policy_arn) {
             return Err(StoreError::NotFound);
         }
-        let query = sqlx::query(
+        let query = query(sql!(
             "DELETE FROM iam_role_policy_attachments \
-             WHERE account_id = $1 AND role_name_key = $2 AND policy_arn = $3",
-        )
+             WHERE account_id = ? AND role_name_key = ? AND policy_arn = ?"
+        ))
         .bind(account_id)
         .bind(role_name_key(role_name))
         .bind(policy_arn);
@@ -633,14 +619,14 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         // One statement: the role row tells "no role" from "no policies".
-        let rows = sqlx::query(
+        let rows = query(sql!(
             "SELECT p.policy_arn AS policy_arn FROM iam_roles r LEFT JOIN iam_role_policy_attachments p \
              ON p.account_id = r.account_id AND p.role_name_key = r.role_name_key \
-             WHERE r.account_id = $1 AND r.role_name_key = $2",
-        )
+             WHERE r.account_id = ? AND r.role_name_key = ?"
+        ))
         .bind(account_id)
         .bind(role_name_key(role_name))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         if rows.is_empty() {
             return Err(StoreError::NotFound);
@@ -854,11 +840,11 @@ impl Store for PgStore {
     async fn create_activation(&self, activation: &Activation) -> StoreResult<()> {
         activation.validate()?;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        query(sql!(
             "INSERT INTO activations (activation_id, account_id, region, code_hash, description, \
              default_instance_name, iam_role, registration_limit, registrations_count, \
-             expiration_date, created_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
+             expiration_date, created_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
         .bind(&activation.activation_id)
         .bind(&activation.account_id)
         .bind(&activation.region)
@@ -868,12 +854,12 @@ impl Store for PgStore {
         .bind(&activation.iam_role)
         .bind(activation.registration_limit)
         .bind(activation.registrations_count)
-        .bind(ts(activation.expiration_date)?)
-        .bind(ts(activation.created_date)?)
+        .bind(activation.expiration_date)
+        .bind(activation.created_date)
         .execute(&mut *tx)
         .await?;
         for tag in &activation.tags {
-            sqlx::query("INSERT INTO activation_tags (activation_id, key, value) VALUES ($1, $2, $3)")
+            query(sql!("INSERT INTO activation_tags (activation_id, key, value) VALUES (?, ?, ?)"))
                 .bind(&activation.activation_id)
                 .bind(&tag.key)
                 .bind(&tag.value)
@@ -888,14 +874,14 @@ impl Store for PgStore {
         if unstorable(activation_id) {
             return Ok(None);
         }
-        let rows = sqlx::query(concat!(
+        let rows = query(sql!(concat!(
             "SELECT ",
             activation_columns!(),
             ", t.key AS tag_key, t.value AS tag_value FROM activations a LEFT JOIN activation_tags t \
-             ON t.activation_id = a.activation_id WHERE a.activation_id = $1 ORDER BY t.key"
-        ))
+             ON t.activation_id = a.activation_id WHERE a.activation_id = ? ORDER BY t.key"
+        )))
         .bind(activation_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(collect_tagged(&rows, "activation_id", activation_from_row)?.into_iter().next())
     }
@@ -904,16 +890,16 @@ impl Store for PgStore {
         if unstorable(account_id) || unstorable(region) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(concat!(
+        let rows = query(sql!(concat!(
             "SELECT ",
             activation_columns!(),
             ", t.key AS tag_key, t.value AS tag_value FROM activations a LEFT JOIN activation_tags t \
-             ON t.activation_id = a.activation_id WHERE a.account_id = $1 AND a.region = $2 \
+             ON t.activation_id = a.activation_id WHERE a.account_id = ? AND a.region = ? \
              ORDER BY a.created_date, a.activation_id, t.key"
-        ))
+        )))
         .bind(account_id)
         .bind(region)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         collect_tagged(&rows, "activation_id", activation_from_row)
     }
@@ -923,7 +909,7 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         // Its tags go with it (ON DELETE CASCADE); instances registered with it stay.
-        let query = sqlx::query("DELETE FROM activations WHERE activation_id = $1 AND account_id = $2 AND region = $3")
+        let query = query(sql!("DELETE FROM activations WHERE activation_id = ? AND account_id = ? AND region = ?"))
             .bind(activation_id)
             .bind(account_id)
             .bind(region);
@@ -939,17 +925,18 @@ impl Store for PgStore {
         }
         reg.validate()?;
         let registered_at = truncate_millis(reg.registered_at)?;
-        // Racing registrations queue on two row locks: the activation's (FOR UPDATE below) and
-        // the region's count row (the upsert after the checks). Under READ COMMITTED each
-        // locked read sees the latest committed values, so the checks hold until commit.
+        // SQLite: BEGIN IMMEDIATE serialises registrations (and every other write), so the
+        // checks below and the increments after them cannot interleave with a racing one.
+        // PostgreSQL: racing registrations queue on two row locks, the activation's (below) and
+        // the region's count row (the upsert after the checks); under READ COMMITTED each locked
+        // read sees the latest committed values, so the checks hold until commit.
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(concat!(
+        let rows = query(sql!(concat!(
             "SELECT ",
             activation_columns!(),
             ", t.key AS tag_key, t.value AS tag_value FROM activations a LEFT JOIN activation_tags t \
-             ON t.activation_id = a.activation_id WHERE a.activation_id = $1 ORDER BY t.key \
-             FOR UPDATE OF a"
-        ))
+             ON t.activation_id = a.activation_id WHERE a.activation_id = ? ORDER BY t.key /*FOR UPDATE OF a*/"
+        )))
         .bind(&reg.activation_id)
         .fetch_all(&mut *tx)
         .await?;
@@ -965,10 +952,10 @@ impl Store for PgStore {
         if activation.registrations_count >= activation.registration_limit {
             return Ok(RegistrationOutcome::ActivationLimitExceeded);
         }
-        let count: i64 = sqlx::query_scalar(
-            "INSERT INTO instance_counts (account_id, region, count) VALUES ($1, $2, 0) \
-             ON CONFLICT (account_id, region) DO UPDATE SET count = instance_counts.count RETURNING count",
-        )
+        let count: i64 = query_scalar(sql!(
+            "INSERT INTO instance_counts (account_id, region, count) VALUES (?, ?, 0) \
+             ON CONFLICT (account_id, region) DO UPDATE SET count = instance_counts.count RETURNING count"
+        ))
         .bind(&activation.account_id)
         .bind(&activation.region)
         .fetch_one(&mut *tx)
@@ -979,10 +966,10 @@ impl Store for PgStore {
             }
         }
 
-        sqlx::query(
+        query(sql!(
             "INSERT INTO managed_instances (instance_id, account_id, region, activation_id, iam_role, \
-             name, public_key, fingerprint, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
+             name, public_key, fingerprint, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
         .bind(&reg.instance_id)
         .bind(&activation.account_id)
         .bind(&activation.region)
@@ -991,13 +978,13 @@ impl Store for PgStore {
         .bind(&activation.default_instance_name)
         .bind(&reg.public_key)
         .bind(&reg.fingerprint)
-        .bind(ts(registered_at)?)
+        .bind(registered_at)
         .execute(&mut *tx)
         .await?;
         for tag in &activation.tags {
-            sqlx::query(
-                "INSERT INTO instance_tags (instance_id, account_id, region, key, value) VALUES ($1, $2, $3, $4, $5)",
-            )
+            query(sql!(
+                "INSERT INTO instance_tags (instance_id, account_id, region, key, value) VALUES (?, ?, ?, ?, ?)"
+            ))
             .bind(&reg.instance_id)
             .bind(&activation.account_id)
             .bind(&activation.region)
@@ -1006,12 +993,12 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE instance_counts SET count = count + 1 WHERE account_id = $1 AND region = $2")
+        query(sql!("UPDATE instance_counts SET count = count + 1 WHERE account_id = ? AND region = ?"))
             .bind(&activation.account_id)
             .bind(&activation.region)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE activations SET registrations_count = registrations_count + 1 WHERE activation_id = $1")
+        query(sql!("UPDATE activations SET registrations_count = registrations_count + 1 WHERE activation_id = ?"))
             .bind(&activation.activation_id)
             .execute(&mut *tx)
             .await?;
@@ -1040,15 +1027,15 @@ impl Store for PgStore {
         if unstorable(instance_id) {
             return Ok(None);
         }
-        let rows = sqlx::query(concat!(
+        let rows = query(sql!(concat!(
             "SELECT ",
             instance_columns!(),
             ", t.key AS tag_key, t.value AS tag_value FROM managed_instances i \
              LEFT JOIN instance_tags t ON t.instance_id = i.instance_id \
-             WHERE i.instance_id = $1 ORDER BY t.key"
-        ))
+             WHERE i.instance_id = ? ORDER BY t.key"
+        )))
         .bind(instance_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(collect_tagged(&rows, "instance_id", instance_from_row)?.into_iter().next())
     }
@@ -1065,21 +1052,21 @@ impl Store for PgStore {
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // LIMIT applies to instances (the subquery), not to instance-and-tag rows.
-        let rows = sqlx::query(concat!(
+        let rows = query(sql!(concat!(
             "SELECT ",
             instance_columns!(),
             ", t.key AS tag_key, t.value AS tag_value FROM \
-             (SELECT * FROM managed_instances WHERE account_id = $1 AND region = $2 \
-              AND ($3 IS NULL OR instance_id > $4) ORDER BY instance_id LIMIT $5) i \
+             (SELECT * FROM managed_instances WHERE account_id = ? AND region = ? \
+              AND (? IS NULL OR instance_id > ?) ORDER BY instance_id LIMIT ?) i \
              LEFT JOIN instance_tags t ON t.instance_id = i.instance_id \
              ORDER BY i.instance_id, t.key"
-        ))
+        )))
         .bind(account_id)
         .bind(region)
         .bind(after)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         collect_tagged(&rows, "instance_id", instance_from_row)
     }
@@ -1089,10 +1076,10 @@ impl Store for PgStore {
             return Ok(0);
         }
         let count: Option<i64> =
-            sqlx::query_scalar("SELECT count FROM instance_counts WHERE account_id = $1 AND region = $2")
+            query_scalar(sql!("SELECT count FROM instance_counts WHERE account_id = ? AND region = ?"))
                 .bind(account_id)
                 .bind(region)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?;
         count_from_db(count.unwrap_or(0))
     }
@@ -1103,17 +1090,17 @@ impl Store for PgStore {
         }
         info.validate()?;
         check_time("at", at)?;
-        let query = sqlx::query(
-            "UPDATE managed_instances SET last_ping_at = $1, \
-             agent_name = COALESCE($2, agent_name), agent_status = COALESCE($3, agent_status), \
-             agent_version = COALESCE($4, agent_version), platform_type = COALESCE($5, platform_type), \
-             platform_name = COALESCE($6, platform_name), \
-             platform_version = COALESCE($7, platform_version), ip_address = COALESCE($8, ip_address), \
-             computer_name = COALESCE($9, computer_name), \
-             ssm_connection_channel = COALESCE($10, ssm_connection_channel) \
-             WHERE instance_id = $11",
-        )
-        .bind(ts(at)?)
+        let query = query(sql!(
+            "UPDATE managed_instances SET last_ping_at = ?, \
+             agent_name = COALESCE(?, agent_name), agent_status = COALESCE(?, agent_status), \
+             agent_version = COALESCE(?, agent_version), platform_type = COALESCE(?, platform_type), \
+             platform_name = COALESCE(?, platform_name), \
+             platform_version = COALESCE(?, platform_version), ip_address = COALESCE(?, ip_address), \
+             computer_name = COALESCE(?, computer_name), \
+             ssm_connection_channel = COALESCE(?, ssm_connection_channel) \
+             WHERE instance_id = ?"
+        ))
+        .bind(at)
         .bind(&info.agent_name)
         .bind(&info.agent_status)
         .bind(&info.agent_version)
@@ -1139,10 +1126,10 @@ impl Store for PgStore {
         }
         check_text("public_key", new_public_key)?;
         // The right-hand sides read the row's old values, so the old key becomes the previous one.
-        let query = sqlx::query(
-            "UPDATE managed_instances SET previous_public_key = public_key, previous_key_expires_at = $1, \
-             public_key = $2 WHERE instance_id = $3",
-        )
+        let query = query(sql!(
+            "UPDATE managed_instances SET previous_public_key = public_key, previous_key_expires_at = ?, \
+             public_key = ? WHERE instance_id = ?"
+        ))
         .bind(previous_valid_until)
         .bind(new_public_key)
         .bind(instance_id);
@@ -1155,10 +1142,11 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         check_time("at", at)?;
-        let query = sqlx::query(
-            "UPDATE managed_instances SET last_ping_at = $1, channel_opened_at = $1, channel_closed_at = NULL \
-             WHERE instance_id = $2",
-        )
+        let query = query(sql!(
+            "UPDATE managed_instances SET last_ping_at = ?, channel_opened_at = ?, channel_closed_at = NULL \
+             WHERE instance_id = ?"
+        ))
+        .bind(at)
         .bind(at)
         .bind(instance_id);
         self.write_one(query, true).await
@@ -1174,9 +1162,9 @@ impl Store for PgStore {
             return Ok(());
         }
         check_time("at", at)?;
-        let query = sqlx::query(
-            "UPDATE managed_instances SET channel_closed_at = $1 WHERE instance_id = $2 AND channel_opened_at = $3",
-        )
+        let query = query(sql!(
+            "UPDATE managed_instances SET channel_closed_at = ? WHERE instance_id = ? AND channel_opened_at = ?"
+        ))
         .bind(at)
         .bind(instance_id)
         .bind(opened_at);
@@ -1187,10 +1175,10 @@ impl Store for PgStore {
         if unstorable(instance_id) || unstorable(previous_public_key) {
             return Ok(());
         }
-        let query = sqlx::query(
+        let query = query(sql!(
             "UPDATE managed_instances SET previous_public_key = NULL, previous_key_expires_at = NULL \
-             WHERE instance_id = $1 AND previous_public_key = $2",
-        )
+             WHERE instance_id = ? AND previous_public_key = ?"
+        ))
         .bind(instance_id)
         .bind(previous_public_key);
         self.write_one(query, false).await?;
@@ -1208,9 +1196,9 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         check_text("iam_role", iam_role)?;
-        let query = sqlx::query(
-            "UPDATE managed_instances SET iam_role = $1 WHERE instance_id = $2 AND account_id = $3 AND region = $4",
-        )
+        let query = query(sql!(
+            "UPDATE managed_instances SET iam_role = ? WHERE instance_id = ? AND account_id = ? AND region = ?"
+        ))
         .bind(iam_role)
         .bind(instance_id)
         .bind(account_id)
@@ -1225,25 +1213,24 @@ impl Store for PgStore {
         }
         let mut tx = self.begin_write().await?;
         // The instance's tags go with it (ON DELETE CASCADE).
-        let done =
-            sqlx::query("DELETE FROM managed_instances WHERE instance_id = $1 AND account_id = $2 AND region = $3")
-                .bind(instance_id)
-                .bind(account_id)
-                .bind(region)
-                .execute(&mut *tx)
-                .await?;
+        let done = query(sql!("DELETE FROM managed_instances WHERE instance_id = ? AND account_id = ? AND region = ?"))
+            .bind(instance_id)
+            .bind(account_id)
+            .bind(region)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query(
+        query(sql!(
             "DELETE FROM session_credentials \
-             WHERE account_id = $1 AND principal_type = 'assumed_role' AND session_name = $2",
-        )
+             WHERE account_id = ? AND principal_type = 'assumed_role' AND session_name = ?"
+        ))
         .bind(account_id)
         .bind(instance_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE instance_counts SET count = count - 1 WHERE account_id = $1 AND region = $2")
+        query(sql!("UPDATE instance_counts SET count = count - 1 WHERE account_id = ? AND region = ?"))
             .bind(account_id)
             .bind(region)
             .execute(&mut *tx)
@@ -1266,9 +1253,9 @@ impl Store for PgStore {
         check_tags(tags)?;
         let mut tx = self.begin_write().await?;
         // Locking the instance row serialises tag changes, so the count check below is exact.
-        let exists: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM managed_instances WHERE instance_id = $1 AND account_id = $2 AND region = $3 FOR UPDATE",
-        )
+        let exists: Option<i64> = query_scalar(sql!(
+            "SELECT 1 FROM managed_instances WHERE instance_id = ? AND account_id = ? AND region = ? /*FOR UPDATE*/"
+        ))
         .bind(instance_id)
         .bind(account_id)
         .bind(region)
@@ -1278,10 +1265,10 @@ impl Store for PgStore {
             return Err(StoreError::NotFound);
         }
         for tag in tags {
-            sqlx::query(
-                "INSERT INTO instance_tags (instance_id, account_id, region, key, value) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value",
-            )
+            query(sql!(
+                "INSERT INTO instance_tags (instance_id, account_id, region, key, value) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value"
+            ))
             .bind(instance_id)
             .bind(account_id)
             .bind(region)
@@ -1290,7 +1277,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instance_tags WHERE instance_id = $1")
+        let count: i64 = query_scalar(sql!("SELECT COUNT(*) FROM instance_tags WHERE instance_id = ?"))
             .bind(instance_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -1314,9 +1301,9 @@ impl Store for PgStore {
         }
         let mut tx = self.begin_write().await?;
         // Locking the instance row serialises tag changes, so the count check below is exact.
-        let exists: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM managed_instances WHERE instance_id = $1 AND account_id = $2 AND region = $3 FOR UPDATE",
-        )
+        let exists: Option<i64> = query_scalar(sql!(
+            "SELECT 1 FROM managed_instances WHERE instance_id = ? AND account_id = ? AND region = ? /*FOR UPDATE*/"
+        ))
         .bind(instance_id)
         .bind(account_id)
         .bind(region)
@@ -1327,7 +1314,7 @@ impl Store for PgStore {
         }
         // A key that cannot be stored cannot be present either.
         for key in keys.iter().filter(|k| !unstorable(k)) {
-            sqlx::query("DELETE FROM instance_tags WHERE instance_id = $1 AND key = $2")
+            query(sql!("DELETE FROM instance_tags WHERE instance_id = ? AND key = ?"))
                 .bind(instance_id)
                 .bind(key)
                 .execute(&mut *tx)
@@ -1557,8 +1544,4 @@ impl Store for PgStore {
     }
 }
 
-// === audit ===
-
-/// The audit trail's SQL on PostgreSQL.
-mod audit;
 use crate::audit::{AuditFilter, AuditRecord, StoredAuditRecord};

@@ -1,21 +1,17 @@
-//! PostgreSQL: Run Command: commands, their invocations and plugin results.
+//! Run Command: commands, their invocations and plugin results.
 //!
-//! This is `sqlite/commands.rs` with PostgreSQL placeholders, timestamps and arrays
-//! (`= ANY($n)` where SQLite expands `IN (?, ...)`, and one `UNNEST` insert for a new command's
-//! invocations, so a command to many instances costs one round trip); keep the two in step.
-//!
-//! Invocations change only by compare-and-set on their status ([`update_invocation`]): the
-//! `UPDATE ... WHERE status = ANY(...)` locks the row, and a concurrent update from the same
-//! status waits for it, re-checks its `WHERE` against the committed row (READ COMMITTED) and
-//! changes nothing. The row lock also serialises plugin upserts of one invocation.
+//! Invocations change only by compare-and-set on their status ([`update_invocation`]). SQLite
+//! has one writer at a time (`BEGIN IMMEDIATE`), so two updates from the same status queue and
+//! the second finds the status changed. On PostgreSQL the `UPDATE ... WHERE status IN (...)`
+//! locks the row, and a concurrent update from the same status waits for it, re-checks its
+//! `WHERE` against the committed row (READ COMMITTED) and changes nothing; the row lock also
+//! serialises plugin upserts of one invocation.
 
 use std::collections::BTreeSet;
 
-use sqlx::postgres::PgRow;
-use sqlx::Row;
-use time::OffsetDateTime;
+use crate::db::{query, query_scalar, sql, Row, Tx};
 
-use super::{commit_write, ts, PgStore};
+use super::{commit_write, SqlStore};
 use crate::common::{count_from_db, from_millis, unstorable};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{
@@ -23,7 +19,11 @@ use crate::model::{
     InvocationStatusCount, InvocationUpdate, PluginResult,
 };
 
-type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+/// How many values one `IN (...)` list binds at most (SQLite limits a statement's variables).
+const IN_CHUNK: usize = 500;
+/// How many invocations one multi-row INSERT carries (15 values each: 3,000 bound values,
+/// far inside both engines' limits).
+const INSERT_CHUNK: usize = 200;
 
 // === columns and rows ===
 
@@ -70,7 +70,7 @@ macro_rules! plugin_join {
     };
 }
 
-fn command_from_row(row: &PgRow) -> StoreResult<Command> {
+fn command_from_row(row: &Row) -> StoreResult<Command> {
     let instance_ids: String = row.try_get("instance_ids")?;
     Ok(Command {
         account_id: row.try_get("account_id")?,
@@ -97,7 +97,7 @@ fn command_from_row(row: &PgRow) -> StoreResult<Command> {
     })
 }
 
-fn invocation_from_row(row: &PgRow) -> StoreResult<CommandInvocation> {
+fn invocation_from_row(row: &Row) -> StoreResult<CommandInvocation> {
     Ok(CommandInvocation {
         account_id: row.try_get("account_id")?,
         region: row.try_get("region")?,
@@ -119,7 +119,7 @@ fn invocation_from_row(row: &PgRow) -> StoreResult<CommandInvocation> {
 }
 
 /// The plugin result of a joined row, `None` for an invocation without any.
-fn plugin_from_row(row: &PgRow) -> StoreResult<Option<PluginResult>> {
+fn plugin_from_row(row: &Row) -> StoreResult<Option<PluginResult>> {
     let Some(name) = row.try_get::<Option<String>, _>("p_name")? else { return Ok(None) };
     Ok(Some(PluginResult {
         name,
@@ -136,7 +136,7 @@ fn plugin_from_row(row: &PgRow) -> StoreResult<Option<PluginResult>> {
 
 /// Folds "invocation LEFT JOIN plugins" rows (an invocation's rows adjacent, in position
 /// order) into invocations with their plugin results; without `with_plugins`, one row each.
-fn collect_invocations(rows: &[PgRow], with_plugins: bool) -> StoreResult<Vec<CommandInvocation>> {
+fn collect_invocations(rows: &[Row], with_plugins: bool) -> StoreResult<Vec<CommandInvocation>> {
     let mut out: Vec<CommandInvocation> = Vec::new();
     for row in rows {
         let command_id: String = row.try_get("command_id")?;
@@ -164,95 +164,70 @@ fn storable_set<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     values.into_iter().filter(|v| !unstorable(v)).collect::<BTreeSet<_>>().into_iter().collect()
 }
 
-fn opt_ts(t: Option<OffsetDateTime>) -> StoreResult<Option<OffsetDateTime>> {
-    t.map(ts).transpose()
-}
-
 // === writes ===
 
-/// Inserts a new command's invocations in one statement. They were validated to belong to
-/// `command`, so its account, region and `requested_at` are bound once.
-async fn insert_invocations(tx: &mut Tx, command: &Command, invocations: &[CommandInvocation]) -> StoreResult<()> {
-    if invocations.is_empty() {
-        return Ok(());
+/// Inserts a new command's invocations, many rows per statement (one round trip per
+/// [`INSERT_CHUNK`] invocations on PostgreSQL).
+async fn insert_invocations(tx: &mut Tx, invocations: &[CommandInvocation]) -> StoreResult<()> {
+    for chunk in invocations.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO command_invocations (command_id, instance_id, account_id, region, instance_name, \
+             requested_at, status, status_details, dispatched_at, acked_at, started_at, finished_at, response_code, \
+             trace_output, delivery_attempts) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "" } else { ", " });
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        // Only generated placeholders are spliced in; every value is bound.
+        let mut insert = query(sql);
+        for inv in chunk {
+            insert = insert
+                .bind(&inv.command_id)
+                .bind(&inv.instance_id)
+                .bind(&inv.account_id)
+                .bind(&inv.region)
+                .bind(&inv.instance_name)
+                .bind(inv.requested_at)
+                .bind(&inv.status)
+                .bind(&inv.status_details)
+                .bind(inv.dispatched_at)
+                .bind(inv.acked_at)
+                .bind(inv.started_at)
+                .bind(inv.finished_at)
+                .bind(inv.response_code)
+                .bind(&inv.trace_output)
+                .bind(inv.delivery_attempts);
+        }
+        insert.execute(&mut **tx).await?;
     }
-    let mut instance_ids = Vec::with_capacity(invocations.len());
-    let mut instance_names = Vec::with_capacity(invocations.len());
-    let mut statuses = Vec::with_capacity(invocations.len());
-    let mut details = Vec::with_capacity(invocations.len());
-    let mut dispatched = Vec::with_capacity(invocations.len());
-    let mut acked = Vec::with_capacity(invocations.len());
-    let mut started = Vec::with_capacity(invocations.len());
-    let mut finished = Vec::with_capacity(invocations.len());
-    let mut codes = Vec::with_capacity(invocations.len());
-    let mut traces = Vec::with_capacity(invocations.len());
-    let mut attempts = Vec::with_capacity(invocations.len());
-    for inv in invocations {
-        instance_ids.push(inv.instance_id.as_str());
-        instance_names.push(inv.instance_name.as_str());
-        statuses.push(inv.status.as_str());
-        details.push(inv.status_details.as_str());
-        dispatched.push(opt_ts(inv.dispatched_at)?);
-        acked.push(opt_ts(inv.acked_at)?);
-        started.push(opt_ts(inv.started_at)?);
-        finished.push(opt_ts(inv.finished_at)?);
-        codes.push(inv.response_code);
-        traces.push(inv.trace_output.as_str());
-        attempts.push(inv.delivery_attempts);
-    }
-    sqlx::query(
-        "INSERT INTO command_invocations (command_id, instance_id, account_id, region, instance_name, \
-         requested_at, status, status_details, dispatched_at, acked_at, started_at, finished_at, response_code, \
-         trace_output, delivery_attempts) \
-         SELECT $1, x.instance_id, $2, $3, x.instance_name, $4, x.status, x.status_details, x.dispatched_at, \
-         x.acked_at, x.started_at, x.finished_at, x.response_code, x.trace_output, x.delivery_attempts \
-         FROM UNNEST($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], \
-         $11::timestamptz[], $12::timestamptz[], $13::bigint[], $14::text[], $15::bigint[]) \
-         AS x(instance_id, instance_name, status, status_details, dispatched_at, acked_at, started_at, \
-         finished_at, response_code, trace_output, delivery_attempts)",
-    )
-    .bind(&command.command_id)
-    .bind(&command.account_id)
-    .bind(&command.region)
-    .bind(ts(command.requested_at)?)
-    .bind(instance_ids)
-    .bind(instance_names)
-    .bind(statuses)
-    .bind(details)
-    .bind(dispatched)
-    .bind(acked)
-    .bind(started)
-    .bind(finished)
-    .bind(codes)
-    .bind(traces)
-    .bind(attempts)
-    .execute(&mut **tx)
-    .await?;
     Ok(())
 }
 
 /// Replaces the invocation's plugin result of this name (keeping its position) or appends it
-/// at the next position. The caller holds the invocation's row lock (or created it in this
-/// transaction), so the next position cannot be taken meanwhile.
+/// at the next position. The caller holds the write lock (PostgreSQL: the invocation's row),
+/// so the next position cannot be taken meanwhile.
 async fn upsert_plugin(tx: &mut Tx, command_id: &str, instance_id: &str, plugin: &PluginResult) -> StoreResult<()> {
-    sqlx::query(
+    query(sql!(
         "INSERT INTO command_invocation_plugins (command_id, instance_id, position, name, status, status_details, \
          response_code, started_at, finished_at, output, stdout, stderr) \
-         VALUES ($1, $2, (SELECT COALESCE(MAX(position) + 1, 0) FROM command_invocation_plugins \
-         WHERE command_id = $1 AND instance_id = $2), $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         VALUES (?, ?, (SELECT COALESCE(MAX(position) + 1, 0) FROM command_invocation_plugins \
+         WHERE command_id = ? AND instance_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (command_id, instance_id, name) DO UPDATE SET status = excluded.status, \
          status_details = excluded.status_details, response_code = excluded.response_code, \
          started_at = excluded.started_at, finished_at = excluded.finished_at, output = excluded.output, \
-         stdout = excluded.stdout, stderr = excluded.stderr",
-    )
+         stdout = excluded.stdout, stderr = excluded.stderr"
+    ))
+    .bind(command_id)
+    .bind(instance_id)
     .bind(command_id)
     .bind(instance_id)
     .bind(&plugin.name)
     .bind(&plugin.status)
     .bind(&plugin.status_details)
     .bind(plugin.response_code)
-    .bind(opt_ts(plugin.started_at)?)
-    .bind(opt_ts(plugin.finished_at)?)
+    .bind(plugin.started_at)
+    .bind(plugin.finished_at)
     .bind(&plugin.output)
     .bind(&plugin.stdout)
     .bind(&plugin.stderr)
@@ -262,19 +237,19 @@ async fn upsert_plugin(tx: &mut Tx, command_id: &str, instance_id: &str, plugin:
 }
 
 pub(super) async fn create_command(
-    store: &PgStore,
+    store: &SqlStore,
     command: &Command,
     invocations: &[CommandInvocation],
 ) -> StoreResult<()> {
     validate_new_command(command, invocations)?;
     let mut tx = store.begin_write().await?;
-    sqlx::query(
+    query(sql!(
         "INSERT INTO commands (command_id, account_id, region, document_name, document_version, comment, \
          parameters_json, instance_ids, targets_json, payload_json, requested_at, timeout_seconds, \
          execution_timeout_seconds, max_concurrency, max_errors, service_role, output_s3_bucket, output_s3_prefix, \
          requested_by, cancel_requested, active) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
     .bind(&command.command_id)
     .bind(&command.account_id)
     .bind(&command.region)
@@ -285,7 +260,7 @@ pub(super) async fn create_command(
     .bind(command.instance_ids_column())
     .bind(&command.targets_json)
     .bind(&command.payload_json)
-    .bind(ts(command.requested_at)?)
+    .bind(command.requested_at)
     .bind(command.timeout_seconds)
     .bind(command.execution_timeout_seconds)
     .bind(&command.max_concurrency)
@@ -298,7 +273,7 @@ pub(super) async fn create_command(
     .bind(command.active)
     .execute(&mut *tx)
     .await?;
-    insert_invocations(&mut tx, command, invocations).await?;
+    insert_invocations(&mut tx, invocations).await?;
     for inv in invocations {
         for plugin in &inv.plugins {
             upsert_plugin(&mut tx, &inv.command_id, &inv.instance_id, plugin).await?;
@@ -308,7 +283,7 @@ pub(super) async fn create_command(
 }
 
 pub(super) async fn update_invocation(
-    store: &PgStore,
+    store: &SqlStore,
     command_id: &str,
     instance_id: &str,
     from: &[&str],
@@ -319,32 +294,31 @@ pub(super) async fn update_invocation(
     if from.is_empty() || unstorable(command_id) || unstorable(instance_id) {
         return Ok(false);
     }
-    let mut tx = store.begin_write().await?;
-    let done = sqlx::query(
-        "UPDATE command_invocations SET status = $1, status_details = $2, \
-         dispatched_at = CASE WHEN $3::boolean THEN $4::timestamptz ELSE dispatched_at END, \
-         acked_at = CASE WHEN $5::boolean THEN $6::timestamptz ELSE acked_at END, \
-         started_at = COALESCE($7::timestamptz, started_at), finished_at = COALESCE($8::timestamptz, finished_at), \
-         response_code = COALESCE($9::bigint, response_code), trace_output = COALESCE($10::text, trace_output), \
-         delivery_attempts = delivery_attempts + $11 \
-         WHERE command_id = $12 AND instance_id = $13 AND status = ANY($14)",
-    )
+    let query = query(sql!(
+        "UPDATE command_invocations SET status = ?, status_details = ?, \
+         dispatched_at = CASE WHEN ? THEN ? ELSE dispatched_at END, \
+         acked_at = CASE WHEN ? THEN ? ELSE acked_at END, \
+         started_at = COALESCE(?, started_at), finished_at = COALESCE(?, finished_at), \
+         response_code = COALESCE(?, response_code), trace_output = COALESCE(?, trace_output), \
+         delivery_attempts = delivery_attempts + ? \
+         WHERE command_id = ? AND instance_id = ? AND status IN (?*)"
+    ))
     .bind(&update.status)
     .bind(&update.status_details)
     .bind(update.dispatched_at.is_some())
-    .bind(opt_ts(update.dispatched_at.flatten())?)
+    .bind(update.dispatched_at.flatten())
     .bind(update.acked_at.is_some())
-    .bind(opt_ts(update.acked_at.flatten())?)
-    .bind(opt_ts(update.started_at)?)
-    .bind(opt_ts(update.finished_at)?)
+    .bind(update.acked_at.flatten())
+    .bind(update.started_at)
+    .bind(update.finished_at)
     .bind(update.response_code)
     .bind(update.trace_output.as_deref())
     .bind(i64::from(update.count_delivery))
     .bind(command_id)
     .bind(instance_id)
-    .bind(&from)
-    .execute(&mut *tx)
-    .await?;
+    .bind(from);
+    let mut tx = store.begin_write().await?;
+    let done = query.execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
         // Absent, or another writer changed the status first: nothing to commit (dropping
         // the transaction rolls it back, and a staged audit record stays for the caller).
@@ -358,7 +332,7 @@ pub(super) async fn update_invocation(
 }
 
 pub(super) async fn set_command_cancel_requested(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     command_id: &str,
@@ -366,27 +340,27 @@ pub(super) async fn set_command_cancel_requested(
     if unstorable(account_id) || unstorable(region) || unstorable(command_id) {
         return Err(StoreError::NotFound);
     }
-    let query = sqlx::query(
-        "UPDATE commands SET cancel_requested = TRUE WHERE account_id = $1 AND region = $2 AND command_id = $3",
-    )
+    let query = query(sql!(
+        "UPDATE commands SET cancel_requested = TRUE WHERE account_id = ? AND region = ? AND command_id = ?"
+    ))
     .bind(account_id)
     .bind(region)
     .bind(command_id);
     store.write_one(query, true).await
 }
 
-pub(super) async fn set_command_active(store: &PgStore, command_id: &str, active: bool) -> StoreResult<()> {
+pub(super) async fn set_command_active(store: &SqlStore, command_id: &str, active: bool) -> StoreResult<()> {
     if unstorable(command_id) {
         return Ok(());
     }
-    let query = sqlx::query("UPDATE commands SET active = $1 WHERE command_id = $2").bind(active).bind(command_id);
+    let query = query(sql!("UPDATE commands SET active = ? WHERE command_id = ?")).bind(active).bind(command_id);
     store.write_one(query, false).await
 }
 
 // === reads ===
 
 pub(super) async fn get_command(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     command_id: &str,
@@ -394,25 +368,25 @@ pub(super) async fn get_command(
     if unstorable(account_id) || unstorable(region) || unstorable(command_id) {
         return Ok(None);
     }
-    let row = sqlx::query(concat!(
+    let row = query(sql!(concat!(
         "SELECT ",
         command_columns!(),
-        " FROM commands c WHERE c.account_id = $1 AND c.region = $2 AND c.command_id = $3"
-    ))
+        " FROM commands c WHERE c.account_id = ? AND c.region = ? AND c.command_id = ?"
+    )))
     .bind(account_id)
     .bind(region)
     .bind(command_id)
-    .fetch_optional(&store.pool)
+    .fetch_optional(&store.db)
     .await?;
     row.as_ref().map(command_from_row).transpose()
 }
 
 pub(super) async fn list_commands(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     filter: &CommandFilter,
-    after: Option<(OffsetDateTime, String)>,
+    after: Option<(time::OffsetDateTime, String)>,
     limit: usize,
 ) -> StoreResult<Vec<Command>> {
     if limit == 0
@@ -434,35 +408,39 @@ pub(super) async fn list_commands(
     }
     let (cursor_ms, cursor_id) = cursor.unzip();
     let cursor_at = cursor_ms.map(from_millis).transpose()?;
-    let rows = sqlx::query(concat!(
+    let rows = query(sql!(concat!(
         "SELECT ",
         command_columns!(),
-        " FROM commands c WHERE c.account_id = $1 AND c.region = $2 \
-         AND c.requested_at >= $3 AND c.requested_at <= $4 \
-         AND ($5::timestamptz IS NULL OR c.requested_at < $5 OR c.command_id > $6::text) \
-         AND ($7::text IS NULL OR c.command_id = $7) \
-         AND ($8::text IS NULL OR c.document_name = $8) \
-         AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM command_invocations i \
-              WHERE i.command_id = c.command_id AND i.instance_id = $9)) \
-         ORDER BY c.requested_at DESC, c.command_id LIMIT $10"
-    ))
+        " FROM commands c WHERE c.account_id = ? AND c.region = ? \
+         AND c.requested_at >= ? AND c.requested_at <= ? \
+         AND (? IS NULL OR c.requested_at < ? OR c.command_id > ?) \
+         AND (? IS NULL OR c.command_id = ?) \
+         AND (? IS NULL OR c.document_name = ?) \
+         AND (? IS NULL OR EXISTS (SELECT 1 FROM command_invocations i \
+              WHERE i.command_id = c.command_id AND i.instance_id = ?)) \
+         ORDER BY c.requested_at DESC, c.command_id LIMIT ?"
+    )))
     .bind(account_id)
     .bind(region)
     .bind(from_millis(start)?)
     .bind(from_millis(end)?)
     .bind(cursor_at)
+    .bind(cursor_at)
     .bind(cursor_id.as_deref())
     .bind(filter.command_id.as_deref())
+    .bind(filter.command_id.as_deref())
+    .bind(filter.document_name.as_deref())
     .bind(filter.document_name.as_deref())
     .bind(filter.instance_id.as_deref())
+    .bind(filter.instance_id.as_deref())
     .bind(sql_limit(limit))
-    .fetch_all(&store.pool)
+    .fetch_all(&store.db)
     .await?;
     rows.iter().map(command_from_row).collect()
 }
 
 pub(super) async fn invocation_status_counts(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     command_ids: &[String],
@@ -471,29 +449,26 @@ pub(super) async fn invocation_status_counts(
         return Ok(Vec::new());
     }
     let ids = storable_set(command_ids.iter().map(String::as_str));
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut out = Vec::new();
+    // Each command's counts come from one statement; chunks only split between commands.
+    for chunk in ids.chunks(IN_CHUNK) {
+        let counts = query(sql!(
+            "SELECT command_id, status, status_details, COUNT(*) AS n FROM command_invocations \
+             WHERE account_id = ? AND region = ? AND command_id IN (?*) \
+             GROUP BY command_id, status, status_details"
+        ))
+        .bind(account_id)
+        .bind(region)
+        .bind(chunk);
+        for row in counts.fetch_all(&store.db).await? {
+            out.push(InvocationStatusCount {
+                command_id: row.try_get("command_id")?,
+                status: row.try_get("status")?,
+                status_details: row.try_get("status_details")?,
+                count: count_from_db(row.try_get("n")?)?,
+            });
+        }
     }
-    let rows = sqlx::query(
-        "SELECT command_id, status, status_details, COUNT(*) AS n FROM command_invocations \
-         WHERE account_id = $1 AND region = $2 AND command_id = ANY($3) \
-         GROUP BY command_id, status, status_details",
-    )
-    .bind(account_id)
-    .bind(region)
-    .bind(&ids)
-    .fetch_all(&store.pool)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        out.push(InvocationStatusCount {
-            command_id: row.try_get("command_id")?,
-            status: row.try_get("status")?,
-            status_details: row.try_get("status_details")?,
-            count: count_from_db(row.try_get("n")?)?,
-        });
-    }
-    // Sorted here, in byte order, as on SQLite (PostgreSQL's ORDER BY follows the collation).
     out.sort_by(|a, b| {
         (&a.command_id, &a.status, &a.status_details).cmp(&(&b.command_id, &b.status, &b.status_details))
     });
@@ -501,7 +476,7 @@ pub(super) async fn invocation_status_counts(
 }
 
 pub(super) async fn get_invocation(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     command_id: &str,
@@ -511,20 +486,20 @@ pub(super) async fn get_invocation(
         return Ok(None);
     }
     // One statement: the invocation and its plugin results from the same snapshot.
-    let rows = sqlx::query(concat!(
+    let rows = query(sql!(concat!(
         "SELECT ",
         invocation_columns!(),
         ", ",
         plugin_columns!(),
         " FROM command_invocations i",
         plugin_join!(),
-        " WHERE i.account_id = $1 AND i.region = $2 AND i.command_id = $3 AND i.instance_id = $4 ORDER BY p.position"
-    ))
+        " WHERE i.account_id = ? AND i.region = ? AND i.command_id = ? AND i.instance_id = ? ORDER BY p.position"
+    )))
     .bind(account_id)
     .bind(region)
     .bind(command_id)
     .bind(instance_id)
-    .fetch_all(&store.pool)
+    .fetch_all(&store.db)
     .await?;
     Ok(collect_invocations(&rows, true)?.into_iter().next())
 }
@@ -534,24 +509,23 @@ pub(super) async fn get_invocation(
 macro_rules! invocation_page {
     () => {
         "(SELECT ci.* FROM command_invocations ci JOIN commands c ON c.command_id = ci.command_id \
-          WHERE ci.account_id = $1 AND ci.region = $2 \
-          AND ci.requested_at >= $3 AND ci.requested_at <= $4 \
-          AND ($5::timestamptz IS NULL OR ci.requested_at < $5 OR ci.command_id > $6::text \
-               OR (ci.command_id = $6::text AND ci.instance_id > $7::text)) \
-          AND ($8::text IS NULL OR ci.command_id = $8) \
-          AND ($9::text IS NULL OR ci.instance_id = $9) \
-          AND ($10::text IS NULL OR c.document_name = $10) \
-          ORDER BY ci.requested_at DESC, ci.command_id, ci.instance_id LIMIT $11) i"
+          WHERE ci.account_id = ? AND ci.region = ? \
+          AND ci.requested_at >= ? AND ci.requested_at <= ? \
+          AND (? IS NULL OR ci.requested_at < ? OR ci.command_id > ? OR (ci.command_id = ? AND ci.instance_id > ?)) \
+          AND (? IS NULL OR ci.command_id = ?) \
+          AND (? IS NULL OR ci.instance_id = ?) \
+          AND (? IS NULL OR c.document_name = ?) \
+          ORDER BY ci.requested_at DESC, ci.command_id, ci.instance_id LIMIT ?) i"
     };
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn list_invocations(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     region: &str,
     filter: &CommandFilter,
-    after: Option<(OffsetDateTime, String, String)>,
+    after: Option<(time::OffsetDateTime, String, String)>,
     limit: usize,
     with_plugins: bool,
 ) -> StoreResult<Vec<CommandInvocation>> {
@@ -576,7 +550,7 @@ pub(super) async fn list_invocations(
     };
     // LIMIT applies to invocations (the subquery), not to invocation-and-plugin rows.
     let sql = if with_plugins {
-        concat!(
+        sql!(concat!(
             "SELECT ",
             invocation_columns!(),
             ", ",
@@ -585,66 +559,71 @@ pub(super) async fn list_invocations(
             invocation_page!(),
             plugin_join!(),
             " ORDER BY i.requested_at DESC, i.command_id, i.instance_id, p.position"
-        )
+        ))
     } else {
-        concat!(
+        sql!(concat!(
             "SELECT ",
             invocation_columns!(),
             " FROM ",
             invocation_page!(),
             " ORDER BY i.requested_at DESC, i.command_id, i.instance_id"
-        )
+        ))
     };
-    let rows = sqlx::query(sql)
+    let rows = query(sql)
         .bind(account_id)
         .bind(region)
         .bind(from_millis(start)?)
         .bind(from_millis(end)?)
         .bind(cursor_at)
+        .bind(cursor_at)
+        .bind(cursor_command)
         .bind(cursor_command)
         .bind(cursor_instance)
         .bind(filter.command_id.as_deref())
+        .bind(filter.command_id.as_deref())
+        .bind(filter.instance_id.as_deref())
         .bind(filter.instance_id.as_deref())
         .bind(filter.document_name.as_deref())
+        .bind(filter.document_name.as_deref())
         .bind(sql_limit(limit))
-        .fetch_all(&store.pool)
+        .fetch_all(&store.db)
         .await?;
     collect_invocations(&rows, with_plugins)
 }
 
-pub(super) async fn command_invocations(store: &PgStore, command_id: &str) -> StoreResult<Vec<CommandInvocation>> {
+pub(super) async fn command_invocations(store: &SqlStore, command_id: &str) -> StoreResult<Vec<CommandInvocation>> {
     if unstorable(command_id) {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(concat!(
+    let rows = query(sql!(concat!(
         "SELECT ",
         invocation_columns!(),
-        " FROM command_invocations i WHERE i.command_id = $1 ORDER BY i.instance_id"
-    ))
+        " FROM command_invocations i WHERE i.command_id = ? ORDER BY i.instance_id"
+    )))
     .bind(command_id)
-    .fetch_all(&store.pool)
+    .fetch_all(&store.db)
     .await?;
     collect_invocations(&rows, false)
 }
 
-pub(super) async fn active_commands(store: &PgStore, limit: usize) -> StoreResult<Vec<Command>> {
+pub(super) async fn active_commands(store: &SqlStore, limit: usize) -> StoreResult<Vec<Command>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
-    // `WHERE c.active` literally, so the partial index commands_active serves it.
-    let rows = sqlx::query(concat!(
+    // `active = TRUE` literally (SQLite: `= 1`), so the partial index commands_active serves it.
+    let rows = query(sql!(concat!(
         "SELECT ",
         command_columns!(),
-        " FROM commands c WHERE c.active ORDER BY c.requested_at, c.command_id LIMIT $1"
-    ))
+        " FROM commands c WHERE c.active = TRUE ORDER BY c.requested_at, c.command_id LIMIT ?"
+    )))
     .bind(sql_limit(limit))
-    .fetch_all(&store.pool)
+    .fetch_all(&store.db)
     .await?;
     rows.iter().map(command_from_row).collect()
 }
 
 pub(super) async fn active_commands_for_instance(
-    store: &PgStore,
+    store: &SqlStore,
     instance_id: &str,
     statuses: &[&str],
 ) -> StoreResult<Vec<String>> {
@@ -652,12 +631,12 @@ pub(super) async fn active_commands_for_instance(
     if statuses.is_empty() || unstorable(instance_id) {
         return Ok(Vec::new());
     }
-    Ok(sqlx::query_scalar(
-        "SELECT c.command_id FROM command_invocations i JOIN commands c ON c.command_id = i.command_id \
-         WHERE i.instance_id = $1 AND c.active AND i.status = ANY($2) ORDER BY c.requested_at, c.command_id",
-    )
+    query_scalar(sql!(
+        "SELECT c.command_id AS command_id FROM command_invocations i JOIN commands c ON c.command_id = i.command_id \
+         WHERE i.instance_id = ? AND c.active = TRUE AND i.status IN (?*) ORDER BY c.requested_at, c.command_id"
+    ))
     .bind(instance_id)
-    .bind(&statuses)
-    .fetch_all(&store.pool)
-    .await?)
+    .bind(statuses)
+    .fetch_all(&store.db)
+    .await
 }

@@ -1,16 +1,13 @@
-//! PostgreSQL: IAM access control — users' tags, access keys, groups, customer managed
-//! policies, attachments, inline policies and the authoriser's `identity_policies`.
-//!
-//! Kept in step with `sqlite/iam.rs`: the same statements with `$n` placeholders, TIMESTAMPTZ
-//! values, row locks (`FOR UPDATE` / `FOR SHARE`, so checks made in a transaction hold until
-//! it commits) and byte-order (`COLLATE "C"`) ordering.
+//! IAM access control: users' tags, access keys, groups, customer managed policies,
+//! attachments, inline policies and the authoriser's `identity_policies`. Checks made inside a
+//! transaction hold until it commits: the rows they read are locked (`/*FOR UPDATE*/`,
+//! `/*FOR SHARE*/`) on PostgreSQL, and SQLite's `BEGIN IMMEDIATE` serialises writers.
 
-use sqlx::postgres::PgRow;
-use sqlx::{AssertSqlSafe, Row};
+use crate::db::{query, query_scalar, sql, Row, Tx};
 use time::OffsetDateTime;
 
-use super::{commit_write, ts, user_from_row, PgStore, INSERT_ACCESS_KEY, INSERT_USER};
-use crate::common::{check_tags, check_text, collect_tagged, count_from_db, role_name_key, unstorable};
+use super::{commit_write, user_from_row, SqlStore, INSERT_ACCESS_KEY, INSERT_USER};
+use crate::common::{check_tags, check_text, collect_tagged, count_from_db, role_name_key, unstorable, Tagged};
 use crate::crypto::Purpose;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{
@@ -18,36 +15,33 @@ use crate::model::{
     IdentityPolicies, ManagedPolicy, ManagedPolicyVersion, PolicySubject, Tag, AWS_MANAGED_POLICY_PREFIX,
 };
 
-type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
-
 // === helpers ===
 
 /// Is the entity there? Locks its row on PostgreSQL so counts checked after it hold.
 async fn entity_exists(tx: &mut Tx, t: &EntityTables, account_id: &str, key: &str) -> StoreResult<bool> {
     let sql = format!(
-        "SELECT {key_col} FROM {table} WHERE account_id = $1 AND {key_col} = $2 FOR UPDATE",
+        "SELECT {key_col} FROM {table} WHERE account_id = ? AND {key_col} = ? /*FOR UPDATE*/",
         key_col = t.key_column,
         table = t.table
     );
-    let found: Option<String> =
-        sqlx::query_scalar(AssertSqlSafe(sql)).bind(account_id).bind(key).fetch_optional(&mut **tx).await?;
+    let found: Option<String> = query_scalar(sql).bind(account_id).bind(key).fetch_optional(&mut **tx).await?;
     Ok(found.is_some())
 }
 
 /// How many rows of `table` belong to the entity.
 async fn count_rows(tx: &mut Tx, table: &str, key_col: &str, account_id: &str, key: &str) -> StoreResult<u64> {
-    let sql = format!("SELECT COUNT(*) FROM {table} WHERE account_id = $1 AND {key_col} = $2");
-    let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql)).bind(account_id).bind(key).fetch_one(&mut **tx).await?;
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE account_id = ? AND {key_col} = ?");
+    let n: i64 = query_scalar(sql).bind(account_id).bind(key).fetch_one(&mut **tx).await?;
     count_from_db(n)
 }
 
 /// How many users, groups and roles a managed policy is attached to.
 async fn attachment_count(tx: &mut Tx, arn: &str) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM iam_user_policy_attachments WHERE policy_arn = $1) \
-         + (SELECT COUNT(*) FROM iam_group_policy_attachments WHERE policy_arn = $2) \
-         + (SELECT COUNT(*) FROM iam_role_policy_attachments WHERE policy_arn = $3)",
-    )
+    let n: i64 = query_scalar(sql!(
+        "SELECT (SELECT COUNT(*) FROM iam_user_policy_attachments WHERE policy_arn = ?) \
+         + (SELECT COUNT(*) FROM iam_group_policy_attachments WHERE policy_arn = ?) \
+         + (SELECT COUNT(*) FROM iam_role_policy_attachments WHERE policy_arn = ?)"
+    ))
     .bind(arn)
     .bind(arn)
     .bind(arn)
@@ -60,7 +54,7 @@ fn limit(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-fn group_from_row(row: &PgRow) -> StoreResult<IamGroup> {
+fn group_from_row(row: &Row) -> StoreResult<IamGroup> {
     Ok(IamGroup {
         account_id: row.try_get("account_id")?,
         group_name: row.try_get("group_name")?,
@@ -71,7 +65,7 @@ fn group_from_row(row: &PgRow) -> StoreResult<IamGroup> {
     })
 }
 
-fn policy_from_row(row: &PgRow) -> StoreResult<ManagedPolicy> {
+fn policy_from_row(row: &Row) -> StoreResult<ManagedPolicy> {
     Ok(ManagedPolicy {
         account_id: row.try_get("account_id")?,
         policy_name: row.try_get("policy_name")?,
@@ -87,7 +81,7 @@ fn policy_from_row(row: &PgRow) -> StoreResult<ManagedPolicy> {
     })
 }
 
-fn version_from_row(row: &PgRow) -> StoreResult<ManagedPolicyVersion> {
+fn version_from_row(row: &Row) -> StoreResult<ManagedPolicyVersion> {
     let version_id: String = row.try_get("version_id")?;
     let default_version_id: String = row.try_get("default_version_id")?;
     Ok(ManagedPolicyVersion {
@@ -96,6 +90,15 @@ fn version_from_row(row: &PgRow) -> StoreResult<ManagedPolicyVersion> {
         document: row.try_get("document")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+impl Tagged for ManagedPolicy {
+    fn id(&self) -> &str {
+        &self.arn
+    }
+    fn tags_mut(&mut self) -> &mut Vec<Tag> {
+        &mut self.tags
+    }
 }
 
 /// Version number of `v<n>`, for ordering (`v10` after `v9`).
@@ -108,21 +111,21 @@ const GROUP_COLUMNS: &str = "account_id, group_name, group_id, path, arn, create
 
 // === users ===
 
-pub(super) async fn create_user_with_tags(store: &PgStore, user: &IamUser, tags: &[Tag]) -> StoreResult<()> {
+pub(super) async fn create_user_with_tags(store: &SqlStore, user: &IamUser, tags: &[Tag]) -> StoreResult<()> {
     user.validate()?;
     check_tags(tags)?;
     let mut tx = store.begin_write().await?;
-    sqlx::query(INSERT_USER)
+    query(sql!(INSERT_USER))
         .bind(&user.account_id)
         .bind(&user.user_name)
         .bind(&user.user_id)
         .bind(&user.path)
         .bind(&user.arn)
-        .bind(ts(user.created_at)?)
+        .bind(user.created_at)
         .execute(&mut *tx)
         .await?;
     for tag in tags {
-        sqlx::query("INSERT INTO iam_user_tags (account_id, user_name, key, value) VALUES ($1, $2, $3, $4)")
+        query(sql!("INSERT INTO iam_user_tags (account_id, user_name, key, value) VALUES (?, ?, ?, ?)"))
             .bind(&user.account_id)
             .bind(&user.user_name)
             .bind(&tag.key)
@@ -134,16 +137,16 @@ pub(super) async fn create_user_with_tags(store: &PgStore, user: &IamUser, tags:
     Ok(())
 }
 
-pub(super) async fn list_users(store: &PgStore, account_id: &str) -> StoreResult<Vec<IamUser>> {
+pub(super) async fn list_users(store: &SqlStore, account_id: &str) -> StoreResult<Vec<IamUser>> {
     if unstorable(account_id) {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT {USER_COLUMNS} FROM iam_users WHERE account_id = $1 ORDER BY user_name COLLATE \"C\"");
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(account_id).fetch_all(&store.pool).await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM iam_users WHERE account_id = ? ORDER BY user_name /*C*/");
+    let rows = query(sql).bind(account_id).fetch_all(&store.db).await?;
     rows.iter().map(user_from_row).collect()
 }
 
-pub(super) async fn delete_user(store: &PgStore, account_id: &str, user_name: &str) -> StoreResult<()> {
+pub(super) async fn delete_user(store: &SqlStore, account_id: &str, user_name: &str) -> StoreResult<()> {
     if unstorable(account_id) || unstorable(user_name) {
         return Err(StoreError::NotFound);
     }
@@ -162,13 +165,13 @@ pub(super) async fn delete_user(store: &PgStore, account_id: &str, user_name: &s
             return Err(StoreError::Conflict(reason.into()));
         }
     }
-    sqlx::query("DELETE FROM session_credentials WHERE account_id = $1 AND principal_type = 'user' AND user_name = $2")
+    query(sql!("DELETE FROM session_credentials WHERE account_id = ? AND principal_type = 'user' AND user_name = ?"))
         .bind(account_id)
         .bind(user_name)
         .execute(&mut *tx)
         .await?;
     // The user's tags go with it (ON DELETE CASCADE).
-    sqlx::query("DELETE FROM iam_users WHERE account_id = $1 AND user_name = $2")
+    query(sql!("DELETE FROM iam_users WHERE account_id = ? AND user_name = ?"))
         .bind(account_id)
         .bind(user_name)
         .execute(&mut *tx)
@@ -184,7 +187,7 @@ fn tag_table(t: &EntityTables) -> StoreResult<&'static str> {
 }
 
 pub(super) async fn list_entity_tags(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
 ) -> StoreResult<Vec<Tag>> {
@@ -193,21 +196,21 @@ pub(super) async fn list_entity_tags(
     if unstorable(account_id) || unstorable(&key) {
         return Err(StoreError::NotFound);
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.db.begin_read().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
     let sql = format!(
-        "SELECT key, value FROM {tags} WHERE account_id = $1 AND {key_col} = $2 ORDER BY key COLLATE \"C\"",
+        "SELECT key, value FROM {tags} WHERE account_id = ? AND {key_col} = ? ORDER BY key /*C*/",
         key_col = t.key_column
     );
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
+    let rows = query(sql).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     rows.iter().map(|r| Ok(Tag { key: r.try_get("key")?, value: r.try_get("value")? })).collect()
 }
 
 pub(super) async fn tag_entity(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
     new_tags: &[Tag],
@@ -224,18 +227,12 @@ pub(super) async fn tag_entity(
         return Err(StoreError::NotFound);
     }
     let sql = format!(
-        "INSERT INTO {tags} (account_id, {key_col}, key, value) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO {tags} (account_id, {key_col}, key, value) VALUES (?, ?, ?, ?) \
          ON CONFLICT (account_id, {key_col}, key) DO UPDATE SET value = excluded.value",
         key_col = t.key_column
     );
     for tag in new_tags {
-        sqlx::query(AssertSqlSafe(sql.clone()))
-            .bind(account_id)
-            .bind(&key)
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .execute(&mut *tx)
-            .await?;
+        query(sql.clone()).bind(account_id).bind(&key).bind(&tag.key).bind(&tag.value).execute(&mut *tx).await?;
     }
     if count_rows(&mut tx, tags, t.key_column, account_id, &key).await? > limit(max_tags) {
         // Dropping the transaction rolls the upserts back.
@@ -246,7 +243,7 @@ pub(super) async fn tag_entity(
 }
 
 pub(super) async fn untag_entity(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
     keys: &[String],
@@ -260,10 +257,9 @@ pub(super) async fn untag_entity(
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
-    let sql =
-        format!("DELETE FROM {tags} WHERE account_id = $1 AND {key_col} = $2 AND key = $3", key_col = t.key_column);
+    let sql = format!("DELETE FROM {tags} WHERE account_id = ? AND {key_col} = ? AND key = ?", key_col = t.key_column);
     for tag_key in keys.iter().filter(|k| !unstorable(k)) {
-        sqlx::query(AssertSqlSafe(sql.clone())).bind(account_id).bind(&key).bind(tag_key).execute(&mut *tx).await?;
+        query(sql.clone()).bind(account_id).bind(&key).bind(tag_key).execute(&mut *tx).await?;
     }
     commit_write(tx).await?;
     Ok(())
@@ -272,7 +268,7 @@ pub(super) async fn untag_entity(
 // === access keys ===
 
 pub(super) async fn create_access_key_limited(
-    store: &PgStore,
+    store: &SqlStore,
     key: &AccessKey,
     max_per_user: usize,
 ) -> StoreResult<()> {
@@ -286,13 +282,13 @@ pub(super) async fn create_access_key_limited(
     if count_rows(&mut tx, "access_keys", "user_name", &key.account_id, &user_key).await? >= limit(max_per_user) {
         return Err(StoreError::Conflict("AccessKeysPerUser".into()));
     }
-    sqlx::query(INSERT_ACCESS_KEY)
+    query(sql!(INSERT_ACCESS_KEY))
         .bind(&key.access_key_id)
         .bind(&key.account_id)
         .bind(&key.user_name)
         .bind(&sealed)
         .bind(key.status.as_str())
-        .bind(ts(key.created_at)?)
+        .bind(key.created_at)
         .execute(&mut *tx)
         .await?;
     commit_write(tx).await?;
@@ -300,7 +296,7 @@ pub(super) async fn create_access_key_limited(
 }
 
 pub(super) async fn list_access_keys(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     user_name: &str,
 ) -> StoreResult<Vec<AccessKeyMetadata>> {
@@ -308,14 +304,14 @@ pub(super) async fn list_access_keys(
         return Err(StoreError::NotFound);
     }
     let (t, key) = IamEntity::User(user_name).tables();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.db.begin_read().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
-    let rows = sqlx::query(
+    let rows = query(sql!(
         "SELECT access_key_id, user_name, status, created_at FROM access_keys \
-         WHERE account_id = $1 AND user_name = $2 ORDER BY created_at, access_key_id COLLATE \"C\"",
-    )
+         WHERE account_id = ? AND user_name = ? ORDER BY created_at, access_key_id /*C*/"
+    ))
     .bind(account_id)
     .bind(user_name)
     .fetch_all(&mut *tx)
@@ -335,7 +331,7 @@ pub(super) async fn list_access_keys(
 }
 
 pub(super) async fn update_access_key_status(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     user_name: &str,
     access_key_id: &str,
@@ -344,19 +340,18 @@ pub(super) async fn update_access_key_status(
     if unstorable(account_id) || unstorable(user_name) || unstorable(access_key_id) {
         return Err(StoreError::NotFound);
     }
-    let query = sqlx::query(
-        "UPDATE access_keys SET status = $1 WHERE access_key_id = $2 AND account_id = $3 AND user_name = $4",
-    )
-    .bind(status.as_str())
-    .bind(access_key_id)
-    .bind(account_id)
-    .bind(user_name);
+    let query =
+        query(sql!("UPDATE access_keys SET status = ? WHERE access_key_id = ? AND account_id = ? AND user_name = ?"))
+            .bind(status.as_str())
+            .bind(access_key_id)
+            .bind(account_id)
+            .bind(user_name);
     store.write_one(query, true).await?;
     Ok(())
 }
 
 pub(super) async fn delete_access_key(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     user_name: &str,
     access_key_id: &str,
@@ -364,7 +359,7 @@ pub(super) async fn delete_access_key(
     if unstorable(account_id) || unstorable(user_name) || unstorable(access_key_id) {
         return Err(StoreError::NotFound);
     }
-    let query = sqlx::query("DELETE FROM access_keys WHERE access_key_id = $1 AND account_id = $2 AND user_name = $3")
+    let query = query(sql!("DELETE FROM access_keys WHERE access_key_id = ? AND account_id = ? AND user_name = ?"))
         .bind(access_key_id)
         .bind(account_id)
         .bind(user_name);
@@ -374,40 +369,40 @@ pub(super) async fn delete_access_key(
 
 // === groups ===
 
-pub(super) async fn create_group(store: &PgStore, group: &IamGroup) -> StoreResult<()> {
+pub(super) async fn create_group(store: &SqlStore, group: &IamGroup) -> StoreResult<()> {
     group.validate()?;
-    let query = sqlx::query(
-        "INSERT INTO iam_groups (account_id, group_name, group_id, path, arn, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
+    let query = query(sql!(
+        "INSERT INTO iam_groups (account_id, group_name, group_id, path, arn, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+    ))
     .bind(&group.account_id)
     .bind(&group.group_name)
     .bind(&group.group_id)
     .bind(&group.path)
     .bind(&group.arn)
-    .bind(ts(group.created_at)?);
+    .bind(group.created_at);
     store.write_one(query, false).await?;
     Ok(())
 }
 
-pub(super) async fn get_group(store: &PgStore, account_id: &str, group_name: &str) -> StoreResult<Option<IamGroup>> {
+pub(super) async fn get_group(store: &SqlStore, account_id: &str, group_name: &str) -> StoreResult<Option<IamGroup>> {
     if unstorable(account_id) || unstorable(group_name) {
         return Ok(None);
     }
-    let sql = format!("SELECT {GROUP_COLUMNS} FROM iam_groups WHERE account_id = $1 AND group_name = $2");
-    let row = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(group_name).fetch_optional(&store.pool).await?;
+    let sql = format!("SELECT {GROUP_COLUMNS} FROM iam_groups WHERE account_id = ? AND group_name = ?");
+    let row = query(sql).bind(account_id).bind(group_name).fetch_optional(&store.db).await?;
     row.as_ref().map(group_from_row).transpose()
 }
 
-pub(super) async fn list_groups(store: &PgStore, account_id: &str) -> StoreResult<Vec<IamGroup>> {
+pub(super) async fn list_groups(store: &SqlStore, account_id: &str) -> StoreResult<Vec<IamGroup>> {
     if unstorable(account_id) {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT {GROUP_COLUMNS} FROM iam_groups WHERE account_id = $1 ORDER BY group_name COLLATE \"C\"");
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(account_id).fetch_all(&store.pool).await?;
+    let sql = format!("SELECT {GROUP_COLUMNS} FROM iam_groups WHERE account_id = ? ORDER BY group_name /*C*/");
+    let rows = query(sql).bind(account_id).fetch_all(&store.db).await?;
     rows.iter().map(group_from_row).collect()
 }
 
-pub(super) async fn delete_group(store: &PgStore, account_id: &str, group_name: &str) -> StoreResult<()> {
+pub(super) async fn delete_group(store: &SqlStore, account_id: &str, group_name: &str) -> StoreResult<()> {
     if unstorable(account_id) || unstorable(group_name) {
         return Err(StoreError::NotFound);
     }
@@ -423,7 +418,7 @@ pub(super) async fn delete_group(store: &PgStore, account_id: &str, group_name: 
             return Err(StoreError::Conflict(reason.into()));
         }
     }
-    sqlx::query("DELETE FROM iam_groups WHERE account_id = $1 AND group_name = $2")
+    query(sql!("DELETE FROM iam_groups WHERE account_id = ? AND group_name = ?"))
         .bind(account_id)
         .bind(group_name)
         .execute(&mut *tx)
@@ -433,7 +428,7 @@ pub(super) async fn delete_group(store: &PgStore, account_id: &str, group_name: 
 }
 
 pub(super) async fn add_user_to_group(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     group_name: &str,
     user_name: &str,
@@ -442,9 +437,9 @@ pub(super) async fn add_user_to_group(
         return Err(StoreError::NotFound);
     }
     // A missing user or group fails a foreign key (NotFound); adding twice changes nothing.
-    let query = sqlx::query(
-        "INSERT INTO iam_group_members (account_id, group_name, user_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
+    let query = query(sql!(
+        "INSERT INTO iam_group_members (account_id, group_name, user_name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+    ))
     .bind(account_id)
     .bind(group_name)
     .bind(user_name);
@@ -453,7 +448,7 @@ pub(super) async fn add_user_to_group(
 }
 
 pub(super) async fn remove_user_from_group(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     group_name: &str,
     user_name: &str,
@@ -461,17 +456,16 @@ pub(super) async fn remove_user_from_group(
     if unstorable(account_id) || unstorable(group_name) || unstorable(user_name) {
         return Err(StoreError::NotFound);
     }
-    let query =
-        sqlx::query("DELETE FROM iam_group_members WHERE account_id = $1 AND group_name = $2 AND user_name = $3")
-            .bind(account_id)
-            .bind(group_name)
-            .bind(user_name);
+    let query = query(sql!("DELETE FROM iam_group_members WHERE account_id = ? AND group_name = ? AND user_name = ?"))
+        .bind(account_id)
+        .bind(group_name)
+        .bind(user_name);
     store.write_one(query, true).await?;
     Ok(())
 }
 
 pub(super) async fn list_group_members(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     group_name: &str,
 ) -> StoreResult<Vec<IamUser>> {
@@ -479,16 +473,16 @@ pub(super) async fn list_group_members(
         return Err(StoreError::NotFound);
     }
     let (t, key) = IamEntity::Group(group_name).tables();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.db.begin_read().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
-    let rows = sqlx::query(
+    let rows = query(sql!(
         "SELECT u.account_id AS account_id, u.user_name AS user_name, u.user_id AS user_id, u.path AS path, \
          u.arn AS arn, u.created_at AS created_at FROM iam_group_members m JOIN iam_users u \
          ON u.account_id = m.account_id AND u.user_name = m.user_name \
-         WHERE m.account_id = $1 AND m.group_name = $2 ORDER BY u.user_name COLLATE \"C\"",
-    )
+         WHERE m.account_id = ? AND m.group_name = ? ORDER BY u.user_name /*C*/"
+    ))
     .bind(account_id)
     .bind(group_name)
     .fetch_all(&mut *tx)
@@ -498,7 +492,7 @@ pub(super) async fn list_group_members(
 }
 
 pub(super) async fn list_groups_for_user(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     user_name: &str,
 ) -> StoreResult<Vec<IamGroup>> {
@@ -506,16 +500,16 @@ pub(super) async fn list_groups_for_user(
         return Err(StoreError::NotFound);
     }
     let (t, key) = IamEntity::User(user_name).tables();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.db.begin_read().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
-    let rows = sqlx::query(
+    let rows = query(sql!(
         "SELECT g.account_id AS account_id, g.group_name AS group_name, g.group_id AS group_id, g.path AS path, \
          g.arn AS arn, g.created_at AS created_at FROM iam_group_members m JOIN iam_groups g \
          ON g.account_id = m.account_id AND g.group_name = m.group_name \
-         WHERE m.account_id = $1 AND m.user_name = $2 ORDER BY g.group_name COLLATE \"C\"",
-    )
+         WHERE m.account_id = ? AND m.user_name = ? ORDER BY g.group_name /*C*/"
+    ))
     .bind(account_id)
     .bind(user_name)
     .fetch_all(&mut *tx)
@@ -536,32 +530,32 @@ const POLICY_SELECT: &str = "SELECT p.arn AS arn, p.account_id AS account_id, p.
      + (SELECT COUNT(*) FROM iam_role_policy_attachments x WHERE x.policy_arn = p.arn) AS attachment_count, \
      t.key AS tag_key, t.value AS tag_value FROM iam_policies p LEFT JOIN iam_policy_tags t ON t.arn = p.arn";
 
-pub(super) async fn create_policy(store: &PgStore, policy: &ManagedPolicy, document: &str) -> StoreResult<()> {
+pub(super) async fn create_policy(store: &SqlStore, policy: &ManagedPolicy, document: &str) -> StoreResult<()> {
     policy.validate()?;
     check_text("document", document)?;
     let mut tx = store.begin_write().await?;
-    sqlx::query(
+    query(sql!(
         "INSERT INTO iam_policies (arn, account_id, policy_name, policy_id, path, description, \
-         default_version_id, next_version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'v1', 2, $7, $8)",
-    )
+         default_version_id, next_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'v1', 2, ?, ?)"
+    ))
     .bind(&policy.arn)
     .bind(&policy.account_id)
     .bind(&policy.policy_name)
     .bind(&policy.policy_id)
     .bind(&policy.path)
     .bind(&policy.description)
-    .bind(ts(policy.created_at)?)
-    .bind(ts(policy.updated_at)?)
+    .bind(policy.created_at)
+    .bind(policy.updated_at)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO iam_policy_versions (arn, version_id, document, created_at) VALUES ($1, 'v1', $2, $3)")
+    query(sql!("INSERT INTO iam_policy_versions (arn, version_id, document, created_at) VALUES (?, 'v1', ?, ?)"))
         .bind(&policy.arn)
         .bind(document)
-        .bind(ts(policy.created_at)?)
+        .bind(policy.created_at)
         .execute(&mut *tx)
         .await?;
     for tag in &policy.tags {
-        sqlx::query("INSERT INTO iam_policy_tags (arn, key, value) VALUES ($1, $2, $3)")
+        query(sql!("INSERT INTO iam_policy_tags (arn, key, value) VALUES (?, ?, ?)"))
             .bind(&policy.arn)
             .bind(&tag.key)
             .bind(&tag.value)
@@ -572,31 +566,31 @@ pub(super) async fn create_policy(store: &PgStore, policy: &ManagedPolicy, docum
     Ok(())
 }
 
-pub(super) async fn get_policy(store: &PgStore, account_id: &str, arn: &str) -> StoreResult<Option<ManagedPolicy>> {
+pub(super) async fn get_policy(store: &SqlStore, account_id: &str, arn: &str) -> StoreResult<Option<ManagedPolicy>> {
     if unstorable(account_id) || unstorable(arn) {
         return Ok(None);
     }
-    let sql = format!("{POLICY_SELECT} WHERE p.account_id = $1 AND p.arn = $2 ORDER BY t.key");
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(arn).fetch_all(&store.pool).await?;
+    let sql = format!("{POLICY_SELECT} WHERE p.account_id = ? AND p.arn = ? ORDER BY t.key");
+    let rows = query(sql).bind(account_id).bind(arn).fetch_all(&store.db).await?;
     Ok(collect_tagged(&rows, "arn", policy_from_row)?.into_iter().next())
 }
 
-pub(super) async fn list_policies(store: &PgStore, account_id: &str) -> StoreResult<Vec<ManagedPolicy>> {
+pub(super) async fn list_policies(store: &SqlStore, account_id: &str) -> StoreResult<Vec<ManagedPolicy>> {
     if unstorable(account_id) {
         return Ok(Vec::new());
     }
-    let sql = format!("{POLICY_SELECT} WHERE p.account_id = $1 ORDER BY p.policy_name, t.key");
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(account_id).fetch_all(&store.pool).await?;
+    let sql = format!("{POLICY_SELECT} WHERE p.account_id = ? ORDER BY p.policy_name, t.key");
+    let rows = query(sql).bind(account_id).fetch_all(&store.db).await?;
     collect_tagged(&rows, "arn", policy_from_row)
 }
 
-pub(super) async fn delete_policy(store: &PgStore, account_id: &str, arn: &str) -> StoreResult<()> {
+pub(super) async fn delete_policy(store: &SqlStore, account_id: &str, arn: &str) -> StoreResult<()> {
     if unstorable(account_id) || unstorable(arn) {
         return Err(StoreError::NotFound);
     }
     let mut tx = store.begin_write().await?;
     let found: Option<String> =
-        sqlx::query_scalar("SELECT arn FROM iam_policies WHERE account_id = $1 AND arn = $2 FOR UPDATE")
+        query_scalar(sql!("SELECT arn FROM iam_policies WHERE account_id = ? AND arn = ? /*FOR UPDATE*/"))
             .bind(account_id)
             .bind(arn)
             .fetch_optional(&mut *tx)
@@ -608,13 +602,13 @@ pub(super) async fn delete_policy(store: &PgStore, account_id: &str, arn: &str) 
         return Err(StoreError::Conflict("attached".into()));
     }
     // Versions and tags go with it (ON DELETE CASCADE).
-    sqlx::query("DELETE FROM iam_policies WHERE arn = $1").bind(arn).execute(&mut *tx).await?;
+    query(sql!("DELETE FROM iam_policies WHERE arn = ?")).bind(arn).execute(&mut *tx).await?;
     commit_write(tx).await?;
     Ok(())
 }
 
 pub(super) async fn create_policy_version(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     arn: &str,
     document: &str,
@@ -630,7 +624,7 @@ pub(super) async fn create_policy_version(
     let created_at = crate::common::truncate_millis(created_at)?;
     let mut tx = store.begin_write().await?;
     let next: Option<i64> =
-        sqlx::query_scalar("SELECT next_version FROM iam_policies WHERE account_id = $1 AND arn = $2 FOR UPDATE")
+        query_scalar(sql!("SELECT next_version FROM iam_policies WHERE account_id = ? AND arn = ? /*FOR UPDATE*/"))
             .bind(account_id)
             .bind(arn)
             .fetch_optional(&mut *tx)
@@ -638,7 +632,7 @@ pub(super) async fn create_policy_version(
     let Some(next) = next else {
         return Err(StoreError::NotFound);
     };
-    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM iam_policy_versions WHERE arn = $1")
+    let existing: i64 = query_scalar(sql!("SELECT COUNT(*) FROM iam_policy_versions WHERE arn = ?"))
         .bind(arn)
         .fetch_one(&mut *tx)
         .await?;
@@ -646,25 +640,25 @@ pub(super) async fn create_policy_version(
         return Err(StoreError::Conflict("VersionsPerPolicy".into()));
     }
     let version_id = format!("v{next}");
-    sqlx::query("INSERT INTO iam_policy_versions (arn, version_id, document, created_at) VALUES ($1, $2, $3, $4)")
+    query(sql!("INSERT INTO iam_policy_versions (arn, version_id, document, created_at) VALUES (?, ?, ?, ?)"))
         .bind(arn)
         .bind(&version_id)
         .bind(document)
-        .bind(ts(created_at)?)
+        .bind(created_at)
         .execute(&mut *tx)
         .await?;
     if set_as_default {
-        sqlx::query(
-            "UPDATE iam_policies SET next_version = next_version + 1, default_version_id = $1, updated_at = $2 \
-             WHERE arn = $3",
-        )
+        query(sql!(
+            "UPDATE iam_policies SET next_version = next_version + 1, default_version_id = ?, updated_at = ? \
+             WHERE arn = ?"
+        ))
         .bind(&version_id)
-        .bind(ts(created_at)?)
+        .bind(created_at)
         .bind(arn)
         .execute(&mut *tx)
         .await?;
     } else {
-        sqlx::query("UPDATE iam_policies SET next_version = next_version + 1 WHERE arn = $1")
+        query(sql!("UPDATE iam_policies SET next_version = next_version + 1 WHERE arn = ?"))
             .bind(arn)
             .execute(&mut *tx)
             .await?;
@@ -678,7 +672,7 @@ const VERSION_SELECT: &str = "SELECT v.version_id AS version_id, v.document AS d
      FROM iam_policies p JOIN iam_policy_versions v ON v.arn = p.arn";
 
 pub(super) async fn get_policy_version(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     arn: &str,
     version_id: &str,
@@ -686,14 +680,13 @@ pub(super) async fn get_policy_version(
     if unstorable(account_id) || unstorable(arn) || unstorable(version_id) {
         return Ok(None);
     }
-    let sql = format!("{VERSION_SELECT} WHERE p.account_id = $1 AND p.arn = $2 AND v.version_id = $3");
-    let row =
-        sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(arn).bind(version_id).fetch_optional(&store.pool).await?;
+    let sql = format!("{VERSION_SELECT} WHERE p.account_id = ? AND p.arn = ? AND v.version_id = ?");
+    let row = query(sql).bind(account_id).bind(arn).bind(version_id).fetch_optional(&store.db).await?;
     row.as_ref().map(version_from_row).transpose()
 }
 
 pub(super) async fn list_policy_versions(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     arn: &str,
 ) -> StoreResult<Vec<ManagedPolicyVersion>> {
@@ -701,8 +694,8 @@ pub(super) async fn list_policy_versions(
         return Err(StoreError::NotFound);
     }
     // Every policy has at least one version, so no rows means no policy.
-    let sql = format!("{VERSION_SELECT} WHERE p.account_id = $1 AND p.arn = $2");
-    let rows = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(arn).fetch_all(&store.pool).await?;
+    let sql = format!("{VERSION_SELECT} WHERE p.account_id = ? AND p.arn = ?");
+    let rows = query(sql).bind(account_id).bind(arn).fetch_all(&store.db).await?;
     if rows.is_empty() {
         return Err(StoreError::NotFound);
     }
@@ -712,7 +705,7 @@ pub(super) async fn list_policy_versions(
 }
 
 pub(super) async fn delete_policy_version(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     arn: &str,
     version_id: &str,
@@ -721,19 +714,20 @@ pub(super) async fn delete_policy_version(
         return Err(StoreError::NotFound);
     }
     let mut tx = store.begin_write().await?;
-    let default: Option<String> =
-        sqlx::query_scalar("SELECT default_version_id FROM iam_policies WHERE account_id = $1 AND arn = $2 FOR UPDATE")
-            .bind(account_id)
-            .bind(arn)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let default: Option<String> = query_scalar(sql!(
+        "SELECT default_version_id FROM iam_policies WHERE account_id = ? AND arn = ? /*FOR UPDATE*/"
+    ))
+    .bind(account_id)
+    .bind(arn)
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some(default) = default else {
         return Err(StoreError::NotFound);
     };
     if default == version_id {
         return Err(StoreError::Conflict("default version".into()));
     }
-    let done = sqlx::query("DELETE FROM iam_policy_versions WHERE arn = $1 AND version_id = $2")
+    let done = query(sql!("DELETE FROM iam_policy_versions WHERE arn = ? AND version_id = ?"))
         .bind(arn)
         .bind(version_id)
         .execute(&mut *tx)
@@ -745,21 +739,21 @@ pub(super) async fn delete_policy_version(
     Ok(())
 }
 
-pub(super) async fn policy_attachment_counts(store: &PgStore, account_id: &str) -> StoreResult<Vec<(String, u64)>> {
+pub(super) async fn policy_attachment_counts(store: &SqlStore, account_id: &str) -> StoreResult<Vec<(String, u64)>> {
     if unstorable(account_id) {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(
+    let rows = query(sql!(
         "SELECT a.policy_arn AS policy_arn, COUNT(*) AS n FROM \
-         (SELECT policy_arn FROM iam_user_policy_attachments WHERE account_id = $1 \
-          UNION ALL SELECT policy_arn FROM iam_group_policy_attachments WHERE account_id = $2 \
-          UNION ALL SELECT policy_arn FROM iam_role_policy_attachments WHERE account_id = $3) a \
-         GROUP BY a.policy_arn ORDER BY a.policy_arn COLLATE \"C\"",
-    )
+         (SELECT policy_arn FROM iam_user_policy_attachments WHERE account_id = ? \
+          UNION ALL SELECT policy_arn FROM iam_group_policy_attachments WHERE account_id = ? \
+          UNION ALL SELECT policy_arn FROM iam_role_policy_attachments WHERE account_id = ?) a \
+         GROUP BY a.policy_arn ORDER BY a.policy_arn /*C*/"
+    ))
     .bind(account_id)
     .bind(account_id)
     .bind(account_id)
-    .fetch_all(&store.pool)
+    .fetch_all(&store.db)
     .await?;
     rows.iter().map(|r| Ok((r.try_get("policy_arn")?, count_from_db(r.try_get("n")?)?))).collect()
 }
@@ -767,7 +761,7 @@ pub(super) async fn policy_attachment_counts(store: &PgStore, account_id: &str) 
 // === managed-policy attachments ===
 
 pub(super) async fn attach_policy(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
     policy_arn: &str,
@@ -785,7 +779,7 @@ pub(super) async fn attach_policy(
     if !policy_arn.starts_with(AWS_MANAGED_POLICY_PREFIX) {
         // Held against a concurrent DeletePolicy until this transaction ends.
         let found: Option<String> =
-            sqlx::query_scalar("SELECT arn FROM iam_policies WHERE account_id = $1 AND arn = $2 FOR SHARE")
+            query_scalar(sql!("SELECT arn FROM iam_policies WHERE account_id = ? AND arn = ? /*FOR SHARE*/"))
                 .bind(account_id)
                 .bind(policy_arn)
                 .fetch_optional(&mut *tx)
@@ -795,12 +789,11 @@ pub(super) async fn attach_policy(
         }
     }
     let sql = format!(
-        "SELECT policy_arn FROM {att} WHERE account_id = $1 AND {key_col} = $2",
+        "SELECT policy_arn FROM {att} WHERE account_id = ? AND {key_col} = ?",
         att = t.attachments,
         key_col = t.key_column
     );
-    let attached: Vec<String> =
-        sqlx::query_scalar(AssertSqlSafe(sql)).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
+    let attached: Vec<String> = query_scalar(sql).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
     if attached.iter().any(|a| a == policy_arn) {
         return Ok(());
     }
@@ -808,17 +801,17 @@ pub(super) async fn attach_policy(
         return Err(StoreError::Conflict("PolicyCount".into()));
     }
     let sql = format!(
-        "INSERT INTO {att} (account_id, {key_col}, policy_arn) VALUES ($1, $2, $3)",
+        "INSERT INTO {att} (account_id, {key_col}, policy_arn) VALUES (?, ?, ?)",
         att = t.attachments,
         key_col = t.key_column
     );
-    sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn).execute(&mut *tx).await?;
+    query(sql).bind(account_id).bind(&key).bind(policy_arn).execute(&mut *tx).await?;
     commit_write(tx).await?;
     Ok(())
 }
 
 pub(super) async fn detach_policy(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
     policy_arn: &str,
@@ -828,17 +821,17 @@ pub(super) async fn detach_policy(
         return Err(StoreError::NotFound);
     }
     let sql = format!(
-        "DELETE FROM {att} WHERE account_id = $1 AND {key_col} = $2 AND policy_arn = $3",
+        "DELETE FROM {att} WHERE account_id = ? AND {key_col} = ? AND policy_arn = ?",
         att = t.attachments,
         key_col = t.key_column
     );
-    let query = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_arn);
+    let query = query(sql).bind(account_id).bind(&key).bind(policy_arn);
     store.write_one(query, true).await?;
     Ok(())
 }
 
 pub(super) async fn list_attached_policies(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
 ) -> StoreResult<Vec<String>> {
@@ -846,17 +839,16 @@ pub(super) async fn list_attached_policies(
     if unstorable(account_id) || unstorable(&key) {
         return Err(StoreError::NotFound);
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.db.begin_read().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
     let sql = format!(
-        "SELECT policy_arn FROM {att} WHERE account_id = $1 AND {key_col} = $2 ORDER BY policy_arn COLLATE \"C\"",
+        "SELECT policy_arn FROM {att} WHERE account_id = ? AND {key_col} = ? ORDER BY policy_arn /*C*/",
         att = t.attachments,
         key_col = t.key_column
     );
-    let arns: Vec<String> =
-        sqlx::query_scalar(AssertSqlSafe(sql)).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
+    let arns: Vec<String> = query_scalar(sql).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     Ok(arns)
 }
@@ -864,7 +856,7 @@ pub(super) async fn list_attached_policies(
 // === inline policies ===
 
 pub(super) async fn put_inline_policy(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
     policy_name: &str,
@@ -882,11 +874,11 @@ pub(super) async fn put_inline_policy(
         return Err(StoreError::NotFound);
     }
     let sql = format!(
-        "SELECT policy_name, document FROM {inline} WHERE account_id = $1 AND {key_col} = $2",
+        "SELECT policy_name, document FROM {inline} WHERE account_id = ? AND {key_col} = ?",
         inline = t.inline,
         key_col = t.key_column
     );
-    let others = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
+    let others = query(sql).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
     let mut total = policy_size(document);
     for row in &others {
         let name: String = row.try_get("policy_name")?;
@@ -898,24 +890,18 @@ pub(super) async fn put_inline_policy(
         return Err(StoreError::Conflict("PolicySize".into()));
     }
     let sql = format!(
-        "INSERT INTO {inline} (account_id, {key_col}, policy_name, document) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO {inline} (account_id, {key_col}, policy_name, document) VALUES (?, ?, ?, ?) \
          ON CONFLICT (account_id, {key_col}, policy_name) DO UPDATE SET document = excluded.document",
         inline = t.inline,
         key_col = t.key_column
     );
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .bind(&key)
-        .bind(policy_name)
-        .bind(document)
-        .execute(&mut *tx)
-        .await?;
+    query(sql).bind(account_id).bind(&key).bind(policy_name).bind(document).execute(&mut *tx).await?;
     commit_write(tx).await?;
     Ok(())
 }
 
 pub(super) async fn get_inline_policy(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
     policy_name: &str,
@@ -924,7 +910,7 @@ pub(super) async fn get_inline_policy(
     if unstorable(account_id) || unstorable(&key) {
         return Err(StoreError::NotFound);
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.db.begin_read().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
@@ -932,22 +918,18 @@ pub(super) async fn get_inline_policy(
         return Ok(None);
     }
     let sql = format!(
-        "SELECT document FROM {inline} WHERE account_id = $1 AND {key_col} = $2 AND policy_name = $3",
+        "SELECT document FROM {inline} WHERE account_id = ? AND {key_col} = ? AND policy_name = ?",
         inline = t.inline,
         key_col = t.key_column
     );
-    let doc: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-        .bind(account_id)
-        .bind(&key)
-        .bind(policy_name)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let doc: Option<String> =
+        query_scalar(sql).bind(account_id).bind(&key).bind(policy_name).fetch_optional(&mut *tx).await?;
     tx.commit().await?;
     Ok(doc)
 }
 
 pub(super) async fn list_inline_policies(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
 ) -> StoreResult<Vec<String>> {
@@ -955,23 +937,22 @@ pub(super) async fn list_inline_policies(
     if unstorable(account_id) || unstorable(&key) {
         return Err(StoreError::NotFound);
     }
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.db.begin_read().await?;
     if !entity_exists(&mut tx, &t, account_id, &key).await? {
         return Err(StoreError::NotFound);
     }
     let sql = format!(
-        "SELECT policy_name FROM {inline} WHERE account_id = $1 AND {key_col} = $2 ORDER BY policy_name COLLATE \"C\"",
+        "SELECT policy_name FROM {inline} WHERE account_id = ? AND {key_col} = ? ORDER BY policy_name /*C*/",
         inline = t.inline,
         key_col = t.key_column
     );
-    let names: Vec<String> =
-        sqlx::query_scalar(AssertSqlSafe(sql)).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
+    let names: Vec<String> = query_scalar(sql).bind(account_id).bind(&key).fetch_all(&mut *tx).await?;
     tx.commit().await?;
     Ok(names)
 }
 
 pub(super) async fn delete_inline_policy(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     entity: IamEntity<'_>,
     policy_name: &str,
@@ -981,11 +962,11 @@ pub(super) async fn delete_inline_policy(
         return Err(StoreError::NotFound);
     }
     let sql = format!(
-        "DELETE FROM {inline} WHERE account_id = $1 AND {key_col} = $2 AND policy_name = $3",
+        "DELETE FROM {inline} WHERE account_id = ? AND {key_col} = ? AND policy_name = ?",
         inline = t.inline,
         key_col = t.key_column
     );
-    let query = sqlx::query(AssertSqlSafe(sql)).bind(account_id).bind(&key).bind(policy_name);
+    let query = query(sql).bind(account_id).bind(&key).bind(policy_name);
     store.write_one(query, true).await?;
     Ok(())
 }
@@ -993,7 +974,7 @@ pub(super) async fn delete_inline_policy(
 // === roles ===
 
 pub(super) async fn update_assume_role_policy(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     role_name: &str,
     document: &str,
@@ -1002,12 +983,11 @@ pub(super) async fn update_assume_role_policy(
         return Err(StoreError::NotFound);
     }
     check_text("assume_role_policy_document", document)?;
-    let query = sqlx::query(
-        "UPDATE iam_roles SET assume_role_policy_document = $1 WHERE account_id = $2 AND role_name_key = $3",
-    )
-    .bind(document)
-    .bind(account_id)
-    .bind(role_name_key(role_name));
+    let query =
+        query(sql!("UPDATE iam_roles SET assume_role_policy_document = ? WHERE account_id = ? AND role_name_key = ?"))
+            .bind(document)
+            .bind(account_id)
+            .bind(role_name_key(role_name));
     store.write_one(query, true).await?;
     Ok(())
 }
@@ -1019,36 +999,36 @@ pub(super) async fn update_assume_role_policy(
 /// `inline` (name, document) and `managed` (ARN, default-version document or NULL for an AWS
 /// managed or dangling ARN).
 const USER_POLICIES: &str = "\
-     SELECT 'subject' AS kind, user_name COLLATE \"C\" AS a, NULL AS b FROM iam_users \
-     WHERE account_id = $1 AND user_name = $2 \
-     UNION ALL SELECT 'tag', key COLLATE \"C\", value FROM iam_user_tags WHERE account_id = $3 AND user_name = $4 \
-     UNION ALL SELECT 'inline', policy_name COLLATE \"C\", document FROM iam_user_policies \
-     WHERE account_id = $5 AND user_name = $6 \
-     UNION ALL SELECT 'inline', gp.policy_name COLLATE \"C\", gp.document FROM iam_group_members m \
+     SELECT 'subject' AS kind, user_name /*C*/ AS a, NULL AS b FROM iam_users \
+     WHERE account_id = ? AND user_name = ? \
+     UNION ALL SELECT 'tag', key /*C*/, value FROM iam_user_tags WHERE account_id = ? AND user_name = ? \
+     UNION ALL SELECT 'inline', policy_name /*C*/, document FROM iam_user_policies \
+     WHERE account_id = ? AND user_name = ? \
+     UNION ALL SELECT 'inline', gp.policy_name /*C*/, gp.document FROM iam_group_members m \
      JOIN iam_group_policies gp ON gp.account_id = m.account_id AND gp.group_name = m.group_name \
-     WHERE m.account_id = $7 AND m.user_name = $8 \
-     UNION ALL SELECT 'managed', a.policy_arn COLLATE \"C\", v.document FROM \
-     (SELECT policy_arn FROM iam_user_policy_attachments WHERE account_id = $9 AND user_name = $10 \
+     WHERE m.account_id = ? AND m.user_name = ? \
+     UNION ALL SELECT 'managed', a.policy_arn /*C*/, v.document FROM \
+     (SELECT policy_arn FROM iam_user_policy_attachments WHERE account_id = ? AND user_name = ? \
       UNION SELECT ga.policy_arn FROM iam_group_members m \
       JOIN iam_group_policy_attachments ga ON ga.account_id = m.account_id AND ga.group_name = m.group_name \
-      WHERE m.account_id = $11 AND m.user_name = $12) a \
-     LEFT JOIN iam_policies p ON p.arn = a.policy_arn AND p.account_id = $13 \
+      WHERE m.account_id = ? AND m.user_name = ?) a \
+     LEFT JOIN iam_policies p ON p.arn = a.policy_arn AND p.account_id = ? \
      LEFT JOIN iam_policy_versions v ON v.arn = p.arn AND v.version_id = p.default_version_id";
 
 /// [`USER_POLICIES`] for a role (by `role_name_key`).
 const ROLE_POLICIES: &str = "\
-     SELECT 'subject' AS kind, role_name COLLATE \"C\" AS a, NULL AS b FROM iam_roles \
-     WHERE account_id = $1 AND role_name_key = $2 \
-     UNION ALL SELECT 'tag', key COLLATE \"C\", value FROM iam_role_tags WHERE account_id = $3 AND role_name_key = $4 \
-     UNION ALL SELECT 'inline', policy_name COLLATE \"C\", document FROM iam_role_policies \
-     WHERE account_id = $5 AND role_name_key = $6 \
-     UNION ALL SELECT 'managed', a.policy_arn COLLATE \"C\", v.document FROM iam_role_policy_attachments a \
-     LEFT JOIN iam_policies p ON p.arn = a.policy_arn AND p.account_id = $7 \
+     SELECT 'subject' AS kind, role_name /*C*/ AS a, NULL AS b FROM iam_roles \
+     WHERE account_id = ? AND role_name_key = ? \
+     UNION ALL SELECT 'tag', key /*C*/, value FROM iam_role_tags WHERE account_id = ? AND role_name_key = ? \
+     UNION ALL SELECT 'inline', policy_name /*C*/, document FROM iam_role_policies \
+     WHERE account_id = ? AND role_name_key = ? \
+     UNION ALL SELECT 'managed', a.policy_arn /*C*/, v.document FROM iam_role_policy_attachments a \
+     LEFT JOIN iam_policies p ON p.arn = a.policy_arn AND p.account_id = ? \
      LEFT JOIN iam_policy_versions v ON v.arn = p.arn AND v.version_id = p.default_version_id \
-     WHERE a.account_id = $8 AND a.role_name_key = $9";
+     WHERE a.account_id = ? AND a.role_name_key = ?";
 
 pub(super) async fn identity_policies(
-    store: &PgStore,
+    store: &SqlStore,
     account_id: &str,
     subject: PolicySubject<'_>,
 ) -> StoreResult<IdentityPolicies> {
@@ -1057,18 +1037,18 @@ pub(super) async fn identity_policies(
             if unstorable(account_id) || unstorable(name) {
                 return Err(StoreError::NotFound);
             }
-            let mut q = sqlx::query(USER_POLICIES);
+            let mut q = query(sql!(USER_POLICIES));
             for _ in 0..6 {
                 q = q.bind(account_id).bind(name);
             }
-            q.bind(account_id).fetch_all(&store.pool).await?
+            q.bind(account_id).fetch_all(&store.db).await?
         }
         PolicySubject::Role(name) => {
             if unstorable(account_id) || unstorable(name) {
                 return Err(StoreError::NotFound);
             }
             let key = role_name_key(name);
-            sqlx::query(ROLE_POLICIES)
+            query(sql!(ROLE_POLICIES))
                 .bind(account_id)
                 .bind(&key)
                 .bind(account_id)
@@ -1078,14 +1058,14 @@ pub(super) async fn identity_policies(
                 .bind(account_id)
                 .bind(account_id)
                 .bind(&key)
-                .fetch_all(&store.pool)
+                .fetch_all(&store.db)
                 .await?
         }
     };
     fold_identity_policies(&rows)
 }
 
-fn fold_identity_policies(rows: &[PgRow]) -> StoreResult<IdentityPolicies> {
+fn fold_identity_policies(rows: &[Row]) -> StoreResult<IdentityPolicies> {
     let mut out = IdentityPolicies::default();
     let mut found = false;
     for row in rows {
