@@ -271,6 +271,65 @@ fn with_scope_region(mut req: RawRequest, region: &str) -> RawRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_framed_two_ways_are_refused_and_the_connection_closed() {
+    let (_dir, server) = TestServer::start_fresh();
+    let (key, secret) = server.admin_credentials();
+    let signed = RawRequest::ssm(&server, "GetServiceSetting", GET_TIER).sign(
+        &key,
+        &secret,
+        None,
+        "ssm",
+        OffsetDateTime::now_utc(),
+    );
+    let body = GET_TIER.as_bytes();
+    let chunked = [format!("{:x}\r\n", body.len()).as_bytes(), body, b"\r\n0\r\n\r\n"].concat();
+    let within = std::time::Duration::from_secs(10);
+
+    // The same signed call, framed once: answered, and the connection stays open.
+    let (answer, closed) = common::exchange_raw(
+        &server,
+        &signed.to_wire("Transfer-Encoding: chunked\r\n", &chunked),
+        std::time::Duration::from_secs(2),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(!closed, "a well-framed request's connection was closed");
+
+    // Framed two ways (RFC 9112 section 6.3): refused in the JSON envelope with a request ID,
+    // and the connection closed, whichever header comes first.
+    for framing in [
+        "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n".to_string(),
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n".to_string(),
+    ] {
+        let (answer, closed) = common::exchange_raw(&server, &signed.to_wire(&framing, &chunked), within).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{framing:?}: {answer}");
+        assert!(answer.contains(r#""__type":"SerializationException""#), "{answer}");
+        assert!(answer.contains("both Transfer-Encoding and Content-Length"), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("x-amzn-requestid:"), "{answer}");
+        assert!(closed, "the connection stayed open after {framing:?}");
+    }
+    // Content-Length twice, even with the same value; and a Query call gets its XML envelope.
+    let twice = format!("Content-Length: {0}\r\nContent-Length: {0}\r\n", body.len());
+    let (answer, closed) = common::exchange_raw(&server, &signed.to_wire(&twice, body), within).await;
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("more than one Content-Length"), "{answer}");
+    assert!(closed);
+    let form = "Action=GetCallerIdentity&Version=2011-06-15";
+    let query = RawRequest::query(&server, form).sign(&key, &secret, None, "sts", OffsetDateTime::now_utc());
+    let twice = format!("Content-Length: {0}\r\nContent-Length: {0}\r\n", form.len());
+    let (answer, closed) = common::exchange_raw(&server, &query.to_wire(&twice, form.as_bytes()), within).await;
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("<Code>MalformedInput</Code>"), "{answer}");
+    assert!(closed);
+    // Lengths hyper itself cannot read: 400 and closed.
+    for framing in ["Content-Length: 5\r\nContent-Length: 6\r\n", "Content-Length: abc\r\n"] {
+        let (answer, closed) = common::exchange_raw(&server, &signed.to_wire(framing, body), within).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{framing:?}: {answer}");
+        assert!(closed, "{framing:?}");
+    }
+    // Nothing was changed by any of it, and the server still answers.
+    assert_eq!(tier(&server).await, "standard");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scopes_tokens_and_oversized_registrations_are_refused_as_aws_does() {
     let (_dir, server) = TestServer::start_fresh();
     let (key, secret) = server.admin_credentials();

@@ -374,19 +374,6 @@ async fn unmodelled_members_of_signed_calls_are_not_recorded() {
 
 // === Medium 5: slow and idle connections are bounded ===
 
-/// A TLS connection to the server (trusting its CA).
-async fn tls_connect(server: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut server.ca_pem().as_slice()) {
-        roots.add(cert.expect("ca")).expect("root");
-    }
-    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(&server.host).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
-    connector.connect(name, tcp).await.expect("tls")
-}
-
 /// Whether the server closes the connection (EOF or reset) within `within`.
 async fn closed_within<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, within: Duration) -> bool {
     use tokio::io::AsyncReadExt;

@@ -45,6 +45,11 @@ pub enum EdgeError {
     /// The body could not be read from the connection.
     #[error("the request body could not be read")]
     BodyUnreadable,
+    /// The message's length is ambiguous (RFC 9112 §6.3): both `Transfer-Encoding` and
+    /// `Content-Length`, or `Content-Length` given more than once. Answered and then the
+    /// connection is closed, since where the next message starts is unknown.
+    #[error("{0}")]
+    AmbiguousFraming(&'static str),
     /// An `X-Amz-Target` that names no operation Corral serves.
     #[error("{0}")]
     UnknownOperation(String),
@@ -102,7 +107,7 @@ impl EdgeError {
                 if json { "RequestEntityTooLargeException" } else { "RequestEntityTooLarge" },
                 msg,
             ),
-            EdgeError::BodyUnreadable => {
+            EdgeError::BodyUnreadable | EdgeError::AmbiguousFraming(_) => {
                 WireError::client(400, if json { "SerializationException" } else { "MalformedInput" }, msg)
             }
             EdgeError::UnknownOperation(_) => WireError::client(400, "UnknownOperationException", msg),

@@ -15,6 +15,8 @@ use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::framing::FramingGuard;
+
 /// Wraps an acceptor (TLS) so that at most `max` connections are open at once. A connection
 /// over the cap is closed at once, before its TLS handshake: refusing is cheaper than queueing,
 /// and clients retry.
@@ -76,14 +78,15 @@ where
             // Dropping `stream` closes the connection.
             let permit = permit.map_err(|_| io::Error::other("connection limit reached"))?;
             let (stream, service) = inner.accept(stream, service).await?;
-            Ok((Limited { inner: stream, _permit: permit }, service))
+            Ok((Limited { inner: FramingGuard::new(stream), _permit: permit }, service))
         })
     }
 }
 
-/// A connection that holds its place under the cap until it is dropped.
+/// A connection that holds its place under the cap until it is dropped (its requests' framing
+/// checked on the way: [`FramingGuard`]).
 pub struct Limited<S> {
-    inner: S,
+    inner: FramingGuard<S>,
     _permit: OwnedSemaphorePermit,
 }
 

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod error;
 pub mod extension;
+pub mod framing;
 pub mod health;
 pub mod listener;
 pub mod mgs;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(extension::invocation_output),
         )
         .fallback(handle_api_request)
+        .layer(axum::middleware::from_fn(framing::refuse_ambiguous_framing))
         .layer(axum::middleware::map_response(with_request_id))
         .with_state(state)
 }
@@ -170,7 +172,7 @@ async fn handle_api_request(
     let (parts, body) = request.into_parts();
     let mut labels: (&'static str, &'static str) = ("unknown", "unknown");
     // Until the request is routed, answer in the protocol its headers suggest.
-    let mut protocol = if parts.headers.contains_key("x-amz-target") { Protocol::Json } else { Protocol::Query };
+    let mut protocol = protocol_from_headers(&parts.headers);
     let mut xmlns = corral_api::sts::SERVICE.xml_namespace.unwrap_or_default();
 
     let outcome: Result<(Protocol, Vec<u8>), WireError> = async {
@@ -225,17 +227,29 @@ async fn handle_api_request(
 
     match outcome {
         Ok((protocol, body)) => respond(StatusCode::OK, protocol, &request_id, body),
-        Err(err) => {
-            let body = match protocol {
-                Protocol::Json => corral_wire::json::error_body(&err.code, &err.message),
-                Protocol::Query => {
-                    let fault = if err.sender_fault { Fault::Sender } else { Fault::Receiver };
-                    corral_wire::query::error_document(fault, &err.code, &err.message, &request_id, xmlns).into_bytes()
-                }
-            };
-            let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
-            respond(status, protocol, &request_id, body)
+        Err(err) => respond_error(&err, protocol, &request_id, xmlns),
+    }
+}
+
+/// An error in the protocol's envelope (`xmlns`: the Query service's namespace).
+pub(crate) fn respond_error(err: &WireError, protocol: Protocol, request_id: &str, xmlns: &str) -> Response {
+    let body = match protocol {
+        Protocol::Json => corral_wire::json::error_body(&err.code, &err.message),
+        Protocol::Query => {
+            let fault = if err.sender_fault { Fault::Sender } else { Fault::Receiver };
+            corral_wire::query::error_document(fault, &err.code, &err.message, request_id, xmlns).into_bytes()
         }
+    };
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+    respond(status, protocol, request_id, body)
+}
+
+/// The protocol a request's headers suggest, before it is routed.
+pub(crate) fn protocol_from_headers(headers: &http::HeaderMap) -> Protocol {
+    if headers.contains_key("x-amz-target") {
+        Protocol::Json
+    } else {
+        Protocol::Query
     }
 }
 

@@ -315,6 +315,18 @@ impl RawRequest {
         self
     }
 
+    /// The request as bytes on the wire, with `framing` (header lines ending in CRLF, e.g.
+    /// `Content-Length: 12\r\n`) after the signed headers and `body` as the body.
+    pub fn to_wire(&self, framing: &str, body: &[u8]) -> Vec<u8> {
+        let mut head = String::from("POST / HTTP/1.1\r\n");
+        for (name, value) in self.headers.iter() {
+            head.push_str(&format!("{}: {}\r\n", name, value.to_str().expect("ascii header")));
+        }
+        head.push_str(framing);
+        head.push_str("\r\n");
+        [head.as_bytes(), body].concat()
+    }
+
     /// Sends it; returns status, the `__type`/`Code` and the body text.
     pub async fn send(self, server: &TestServer) -> RawResponse {
         let mut req = server.http().post(format!("{}/", server.endpoint)).body(self.body);
@@ -329,6 +341,38 @@ impl RawRequest {
         let text = resp.text().await.unwrap_or_default();
         RawResponse { status, text, request_id }
     }
+}
+
+/// A TLS connection to the server (trusting its CA), for tests that write every byte.
+pub async fn tls_connect(server: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut server.ca_pem().as_slice()) {
+        roots.add(cert.expect("ca")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(&server.host).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    connector.connect(name, tcp).await.expect("tls")
+}
+
+/// Writes `bytes` on a new connection and reads until the server closes it (or `within`
+/// passes): what came back, and whether the server closed the connection.
+pub async fn exchange_raw(server: &TestServer, bytes: &[u8], within: Duration) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tls_connect(server).await;
+    stream.write_all(bytes).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    let closed = loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => break false,
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    };
+    (String::from_utf8_lossy(&got).into_owned(), closed)
 }
 
 /// What came back from a raw request.
