@@ -71,6 +71,7 @@ macro_rules! conformance_cases {
             iam_identity_policies,
             audit_append_links_chain,
             audit_batch_append,
+            audit_batch_spans_chains,
             audit_concurrent_appends,
             audit_chains_per_account_region,
             audit_lookup_filters,

@@ -54,6 +54,8 @@ enum Engine {
         /// writes on one connection in-process replaces SQLite's busy-handler sleeps (up to
         /// 100 ms each) with a fair async queue, which keeps tail latency low under load.
         writer: SqlitePool,
+        /// Dropping it stops the background WAL checkpoints (`sqlite::open`).
+        _stop_checkpoints: tokio::sync::oneshot::Sender<()>,
     },
     Postgres(PgPool),
 }
@@ -92,7 +94,7 @@ impl Db {
     /// Closes the pools, waiting for in-flight queries.
     pub(crate) async fn close(&self) {
         match &self.engine {
-            Engine::Sqlite { readers, writer } => {
+            Engine::Sqlite { readers, writer, .. } => {
                 writer.close().await;
                 readers.close().await;
             }

@@ -187,6 +187,40 @@ pub async fn audit_batch_append(target: &Target) {
     store.close().await;
 }
 
+/// A batch that interleaves two chains, large enough to be split into several multi-row
+/// statements, with resources: each chain gets its records in batch order with consecutive
+/// seqs, the answer is in the batch's order, and both chains verify.
+pub async fn audit_batch_spans_chains(target: &Target) {
+    let store = target.open(&SecretKey::generate()).await;
+    append_ok(&*store, &record(ACCOUNT_A, OTHER_REGION, "First", 1_750_000_000_000)).await;
+    let batch: Vec<_> = (0..150)
+        .map(|i| {
+            let region = if i % 3 == 0 { OTHER_REGION } else { REGION };
+            let mut r = record(ACCOUNT_A, region, &format!("Batched{i}"), 1_750_000_000_100 + i);
+            r.resources = (0..i % 3).map(|k| resource("AWS::SSM::Document", &format!("doc-{i}-{k}"))).collect();
+            r
+        })
+        .collect();
+    let stored = store.append_audits(&batch).await.unwrap();
+    assert_eq!(stored.len(), batch.len());
+    for (sent, got) in batch.iter().zip(&stored) {
+        assert_eq!(got.record.event_id, sent.event_id, "answers come in the batch's order");
+        assert_eq!(got.record.resources, sent.resources);
+    }
+    let (main, verdict) = walk(&*store, ACCOUNT_A, REGION, 33).await;
+    verdict.expect("chain verifies");
+    assert_eq!(seqs(&main), (1..=100).collect::<Vec<_>>());
+    let (other, verdict) = walk(&*store, ACCOUNT_A, OTHER_REGION, 33).await;
+    verdict.expect("other chain verifies");
+    assert_eq!(seqs(&other), (1..=51).collect::<Vec<_>>());
+    let expected_other: Vec<_> = batch.iter().filter(|r| r.region == OTHER_REGION).map(|r| &r.event_id).collect();
+    assert_eq!(other[1..].iter().map(|r| &r.record.event_id).collect::<Vec<_>>(), expected_other);
+    let mut by_seq: Vec<_> = stored.iter().filter(|r| r.record.region == REGION).cloned().collect();
+    by_seq.sort_by_key(|r| r.seq);
+    assert_eq!(main, by_seq, "what the batch returned is what was stored");
+    store.close().await;
+}
+
 /// Eight tasks append to one chain at once (while another chain is written too): the chain
 /// holds seq 1..=N exactly once each, and verifies.
 pub async fn audit_concurrent_appends(target: &Target) {

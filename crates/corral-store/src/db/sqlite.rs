@@ -38,8 +38,43 @@ pub(crate) async fn open(url: &str) -> StoreResult<Db> {
     }
     let readers = SqlitePoolOptions::new().max_connections(MAX_READERS).connect_with(options.clone()).await?;
     MIGRATOR.run(&readers).await?;
-    let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-    Ok(Db { engine: Engine::Sqlite { readers, writer } })
+    // The writer leaves checkpoints to `checkpoint_in_background` unless the WAL grows past
+    // WRITER_CHECKPOINT_PAGES (a backstop should that task fall behind).
+    let writer_options = options.pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string());
+    let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
+    let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel();
+    tokio::spawn(checkpoint_in_background(readers.clone(), stopped));
+    Ok(Db { engine: Engine::Sqlite { readers, writer, _stop_checkpoints: stop_checkpoints } })
+}
+
+/// The WAL size (pages of 4 KiB) at which the writer checkpoints by itself.
+const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies committed WAL frames into the database file from a reader connection, so the writer
+/// (which SQLite would otherwise make do it every 1,000 pages, fsync included, while every
+/// write waits) never stalls on it. PASSIVE waits for nobody: frames still being read are
+/// left for the next round. Ends when the store is dropped or closed (`stop`).
+async fn checkpoint_in_background(readers: sqlx::SqlitePool, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        if readers.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&readers).await {
+            if readers.is_closed() {
+                return;
+            }
+            // The writer's own checkpoint (WRITER_CHECKPOINT_PAGES) still bounds the WAL.
+            tracing::warn!(error = %e, "background WAL checkpoint failed");
+        }
+    }
 }
 
 /// Takes Corral's own `synchronous=normal|full` parameter out of a SQLite URL.
