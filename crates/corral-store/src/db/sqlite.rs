@@ -36,12 +36,20 @@ pub(crate) async fn open(url: &str) -> StoreResult<Db> {
                 .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", parent.display())))?;
         }
     }
-    let readers = SqlitePoolOptions::new().max_connections(MAX_READERS).connect_with(options.clone()).await?;
+    // No ping before handing out a connection (sqlx's default): an in-process SQLite connection
+    // cannot have gone away, and the ping is a round trip to the connection's worker thread
+    // that every store call would pay (sqlx still pings once when a connection is returned).
+    let readers = SqlitePoolOptions::new()
+        .max_connections(MAX_READERS)
+        .test_before_acquire(false)
+        .connect_with(options.clone())
+        .await?;
     MIGRATOR.run(&readers).await?;
     // The writer leaves checkpoints to `checkpoint_in_background` unless the WAL grows past
     // WRITER_CHECKPOINT_PAGES (a backstop should that task fall behind).
     let writer_options = options.pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string());
-    let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
+    let writer =
+        SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(writer_options).await?;
     let (stop_checkpoints, stopped) = tokio::sync::oneshot::channel();
     tokio::spawn(checkpoint_in_background(readers.clone(), stopped));
     Ok(Db { engine: Engine::Sqlite { readers, writer, _stop_checkpoints: stop_checkpoints } })
