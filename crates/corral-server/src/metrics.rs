@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics`, on when the server starts with `--metrics`): requests by
-//! service, operation and outcome with latency histograms, audit-write latency, and the agents
-//! this replica holds. A small registry of our own: a few counters and histograms behind one
+//! service, operation and outcome with latency histograms, audit-write latency, the agents this
+//! replica holds, open Run Command invocations by status, and the store's connection pools. A small registry of our own: a few counters and histograms behind one
 //! mutex each, rendered in the Prometheus text format (version 0.0.4).
 
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges read at call time.
-    pub fn render(&self, connected_agents: usize) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
         out.push_str("# HELP corral_requests_total API requests by service, operation and outcome.\n");
         out.push_str("# TYPE corral_requests_total counter\n");
@@ -115,9 +115,44 @@ impl Metrics {
         audit.render(&mut out, "corral_audit_write_duration_seconds", "");
         out.push_str("# HELP corral_connected_agents Control channels this replica holds.\n");
         out.push_str("# TYPE corral_connected_agents gauge\n");
-        let _ = writeln!(out, "corral_connected_agents {connected_agents}");
+        let _ = writeln!(out, "corral_connected_agents {}", gauges.connected_agents);
+        if let Some(open) = &gauges.open_invocations {
+            out.push_str("# HELP corral_open_invocations Run Command invocations not finished yet, by status.\n");
+            out.push_str("# TYPE corral_open_invocations gauge\n");
+            for status in OPEN_STATUSES {
+                let n = open.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+                let _ = writeln!(out, "corral_open_invocations{{status=\"{}\"}} {n}", label(status));
+            }
+        }
+        out.push_str("# HELP corral_store_connections Store connections by pool and state.\n");
+        out.push_str("# TYPE corral_store_connections gauge\n");
+        for p in &gauges.pools {
+            let in_use = p.open.saturating_sub(p.idle);
+            let _ = writeln!(out, "corral_store_connections{{pool=\"{}\",state=\"in_use\"}} {in_use}", p.pool);
+            let _ = writeln!(out, "corral_store_connections{{pool=\"{}\",state=\"idle\"}} {}", p.pool, p.idle);
+        }
+        out.push_str("# HELP corral_store_max_connections The most connections each store pool opens.\n");
+        out.push_str("# TYPE corral_store_max_connections gauge\n");
+        for p in &gauges.pools {
+            let _ = writeln!(out, "corral_store_max_connections{{pool=\"{}\"}} {}", p.pool, p.max);
+        }
         out
     }
+}
+
+/// The invocation statuses that are not final, as `corral_open_invocations` reports them.
+pub const OPEN_STATUSES: &[&str] = &["Pending", "Delayed", "InProgress", "Cancelling"];
+
+/// Values read when metrics are scraped.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// Control channels this replica holds.
+    pub connected_agents: usize,
+    /// Open invocations by status (all replicas: it is read from the store); `None` when the
+    /// store could not be read, and the metric is left out.
+    pub open_invocations: Option<Vec<(String, u64)>>,
+    /// This replica's store pools.
+    pub pools: Vec<corral_store::PoolStats>,
 }
 
 #[cfg(test)]
@@ -131,7 +166,12 @@ mod tests {
         m.request("ssm", "GetServiceSetting", "ok", Duration::from_millis(30));
         m.request("ssm", "GetServiceSetting", "AccessDeniedException", Duration::from_millis(2));
         m.audit_write(Duration::from_micros(500));
-        let text = m.render(4);
+        let gauges = Gauges {
+            connected_agents: 4,
+            open_invocations: Some(vec![("Pending".into(), 3)]),
+            pools: vec![corral_store::PoolStats { pool: "readers", open: 3, idle: 1, max: 8 }],
+        };
+        let text = m.render(&gauges);
         assert!(
             text.contains("corral_requests_total{service=\"ssm\",operation=\"GetServiceSetting\",outcome=\"ok\"} 2")
         );
@@ -144,5 +184,11 @@ mod tests {
         );
         assert!(text.contains("corral_audit_write_duration_seconds_bucket{le=\"0.001\"} 1"));
         assert!(text.contains("corral_connected_agents 4"));
+        assert!(text.contains("corral_open_invocations{status=\"Pending\"} 3"));
+        assert!(text.contains("corral_open_invocations{status=\"InProgress\"} 0"));
+        assert!(text.contains("corral_store_connections{pool=\"readers\",state=\"in_use\"} 2"));
+        assert!(text.contains("corral_store_max_connections{pool=\"readers\"} 8"));
+        let without = m.render(&Gauges::default());
+        assert!(!without.contains("corral_open_invocations"), "left out when the store cannot be read");
     }
 }

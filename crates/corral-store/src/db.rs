@@ -91,6 +91,18 @@ impl Db {
         Writer(self)
     }
 
+    /// The pools' use right now.
+    pub(crate) fn pool_stats(&self) -> Vec<crate::PoolStats> {
+        fn stats<D: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<D>) -> crate::PoolStats {
+            let idle = u32::try_from(p.num_idle()).unwrap_or(u32::MAX);
+            crate::PoolStats { pool, open: p.size(), idle, max: p.options().get_max_connections() }
+        }
+        match &self.engine {
+            Engine::Sqlite { readers, writer, .. } => vec![stats("readers", readers), stats("writer", writer)],
+            Engine::Postgres(pool) => vec![stats("main", pool)],
+        }
+    }
+
     /// Closes the pools, waiting for in-flight queries.
     pub(crate) async fn close(&self) {
         match &self.engine {

@@ -74,6 +74,19 @@ pub use audit::{
 // Audit records committed in the same transaction as the write they describe.
 pub use pending_audit::{current_audit_slot, with_audit_slot, AuditSlot};
 
+/// One connection pool's use ([`Store::pool_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `readers` and `writer` on SQLite, `main` on PostgreSQL.
+    pub pool: &'static str,
+    /// Connections open (idle or in use).
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// Which engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
@@ -752,6 +765,15 @@ pub trait Store: Send + Sync + 'static {
     /// Active commands (oldest first) with an invocation on `instance_id` whose status is one
     /// of `statuses`: what to deliver when the instance connects.
     async fn active_commands_for_instance(&self, instance_id: &str, statuses: &[&str]) -> StoreResult<Vec<String>>;
+
+    /// How many invocations of active commands are in each of `statuses` that has any, by
+    /// status (for metrics: the work not yet done).
+    async fn open_invocation_counts(&self, statuses: &[&str]) -> StoreResult<Vec<(String, u64)>>;
+
+    // --- operations ---
+
+    /// The connection pools' use right now (for metrics).
+    fn pool_stats(&self) -> Vec<PoolStats>;
 
     // --- keyed hashes ---
 

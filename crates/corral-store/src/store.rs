@@ -1501,6 +1501,14 @@ impl Store for SqlStore {
         commands::active_commands_for_instance(self, instance_id, statuses).await
     }
 
+    async fn open_invocation_counts(&self, statuses: &[&str]) -> StoreResult<Vec<(String, u64)>> {
+        commands::open_invocation_counts(self, statuses).await
+    }
+
+    fn pool_stats(&self) -> Vec<crate::PoolStats> {
+        self.db.pool_stats()
+    }
+
     fn secret_hash(&self, purpose: &str, secret: &str) -> String {
         self.sealer.secret_hash(purpose, secret)
     }

@@ -119,6 +119,25 @@ async fn metrics_count_requests_when_enabled() {
     assert!(text.contains(r#"corral_request_duration_seconds_count{service="ssm",operation="GetServiceSetting"} 3"#));
     assert!(text.contains("corral_audit_write_duration_seconds_count"));
     assert!(text.contains("corral_connected_agents 0"));
+    // The store's pools (SQLite: readers and the one writer), and no open work yet.
+    assert!(text.contains(r#"corral_store_max_connections{pool="writer"} 1"#), "{text}");
+    assert!(text.contains(r#"corral_store_connections{pool="readers",state="idle"}"#), "{text}");
+    assert!(text.contains(r#"corral_open_invocations{status="Pending"} 0"#), "{text}");
+
+    // A command for a registered machine that is not connected waits as Pending.
+    server.create_instance_role("MetricsRole").await;
+    let (id, code) = server.create_activation("MetricsRole", 1, None, &[]).await;
+    let inst = common::register_and_get_token(&server, &id, &code, &common::MachineIdentity::generate()).await;
+    ssm.send_command()
+        .document_name("AWS-RunShellScript")
+        .instance_ids(&inst.instance_id)
+        .parameters("commands", vec!["true".to_string()])
+        .send()
+        .await
+        .expect("SendCommand");
+    let text = server.http().get(format!("{}/metrics", server.endpoint)).send().await.expect("GET");
+    let text = text.text().await.expect("text");
+    assert!(text.contains(r#"corral_open_invocations{status="Pending"} 1"#), "{text}");
 
     // Off by default: nothing is served there.
     let (_dir2, plain) = common::TestServer::start_fresh();

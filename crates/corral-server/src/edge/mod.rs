@@ -72,7 +72,16 @@ async fn with_request_id(mut response: Response) -> Response {
 
 /// `GET /metrics`: the Prometheus text exposition.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = Response::new(Body::from(state.metrics.render(state.hub.len())));
+    let open_invocations = match state.store.open_invocation_counts(crate::metrics::OPEN_STATUSES).await {
+        Ok(counts) => Some(counts),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: could not count open invocations");
+            None
+        }
+    };
+    let gauges =
+        crate::metrics::Gauges { connected_agents: state.hub.len(), open_invocations, pools: state.store.pool_stats() };
+    let mut response = Response::new(Body::from(state.metrics.render(&gauges)));
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response
 }

@@ -738,8 +738,15 @@ pub async fn commands_active_and_cancel(target: &Target) {
         [c2.command_id.as_str(), c1.command_id.as_str()]
     );
 
+    // Open work by status, over every account: active commands only (c4 is not).
+    let open = ["Pending", "InProgress", "Delayed"];
+    let counts = |v: &[(&str, u64)]| v.iter().map(|(s, n)| (s.to_string(), *n)).collect::<Vec<_>>();
+    assert_eq!(store.open_invocation_counts(&open).await.unwrap(), counts(&[("InProgress", 1), ("Pending", 3)]));
+    assert!(store.open_invocation_counts(&[]).await.unwrap().is_empty());
+
     // The active flag: cleared, set again, on any account; absent commands are fine.
     store.set_command_active(&c1.command_id, false).await.unwrap();
+    assert_eq!(store.open_invocation_counts(&open).await.unwrap(), counts(&[("InProgress", 1), ("Pending", 1)]));
     assert_eq!(ids(&store.active_commands(10).await.unwrap()), [c2.command_id.as_str(), c3.command_id.as_str()]);
     assert!(store.active_commands_for_instance("mi-a", &pending).await.unwrap().is_empty());
     assert!(!store.get_command(ACCOUNT_A, REGION, &c1.command_id).await.unwrap().unwrap().active);

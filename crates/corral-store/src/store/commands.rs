@@ -640,3 +640,19 @@ pub(super) async fn active_commands_for_instance(
     .fetch_all(&store.db)
     .await
 }
+
+pub(super) async fn open_invocation_counts(store: &SqlStore, statuses: &[&str]) -> StoreResult<Vec<(String, u64)>> {
+    let statuses = storable_set(statuses.iter().copied());
+    if statuses.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only active commands have open invocations; `active = TRUE` lets commands_active serve it.
+    let rows = query(sql!(
+        "SELECT i.status AS status, COUNT(*) AS n FROM commands c JOIN command_invocations i \
+         ON i.command_id = c.command_id WHERE c.active = TRUE AND i.status IN (?*) GROUP BY i.status ORDER BY i.status"
+    ))
+    .bind(statuses)
+    .fetch_all(&store.db)
+    .await?;
+    rows.iter().map(|row| Ok((row.try_get("status")?, count_from_db(row.try_get("n")?)?))).collect()
+}
