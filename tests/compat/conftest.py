@@ -51,11 +51,11 @@ class Corral:
                 self.proc.wait()
 
 
-def start_corral(data_dir: Path) -> Corral:
+def start_corral(data_dir: Path, *extra_args: str) -> Corral:
     binary = os.environ.get("CORRAL_BIN", str(ROOT / "target" / "debug" / "corral"))
     log = open(str(data_dir) + ".log", "ab")
     proc = subprocess.Popen(
-        [binary, "server", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0"],
+        [binary, "server", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", *extra_args],
         stdout=subprocess.PIPE,
         stderr=log,
         stdin=subprocess.DEVNULL,

@@ -3,8 +3,11 @@
 import os
 
 import boto3
+import botocore.config
 import botocore.exceptions
 import pytest
+
+from conftest import start_corral
 
 TIER = "/ssm/managed-instance/activation-tier"
 
@@ -63,3 +66,39 @@ def test_unknown_key_is_unrecognized(corral):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sts.get_caller_identity()
     assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_a_burst_over_the_rate_limit_completes_with_standard_retries(tmp_path, monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    server = start_corral(tmp_path / "corral-data", "--throttle-read", "5/5")
+    try:
+        s = session(server)
+        retrying = botocore.config.Config(retries={"mode": "standard", "max_attempts": 10})
+        ssm = s.client("ssm", config=retrying)
+        attempts = [ssm.get_service_setting(SettingId=TIER)["ResponseMetadata"]["RetryAttempts"] for _ in range(15)]
+        # Every call completed; past the burst of 5, some needed retries.
+        assert len(attempts) == 15
+        assert sum(1 for a in attempts if a > 0) >= 1, attempts
+
+        # Without retries the throttled call is refused as AWS does, in each protocol's envelope.
+        once = botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
+        codes = set()
+        for client, call in [
+            (s.client("ssm", config=once), lambda c: c.get_service_setting(SettingId=TIER)),
+            (s.client("sts", config=once), lambda c: c.get_caller_identity()),
+        ]:
+            for _ in range(12):
+                try:
+                    call(client)
+                except botocore.exceptions.ClientError as e:
+                    codes.add(e.response["Error"]["Code"])
+                    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+                    assert e.response["ResponseMetadata"]["RequestId"]
+                    break
+        assert codes == {"ThrottlingException", "Throttling"}, codes
+        # Writes have their own bucket: still allowed.
+        s.client("ssm", config=once).update_service_setting(SettingId=TIER, SettingValue="advanced")
+    finally:
+        server.stop()

@@ -68,6 +68,8 @@ pub struct ServerConfig {
     /// Whether `GET /metrics` serves Prometheus metrics (unauthenticated: operation names and
     /// counts, no data). Off by default (`--metrics`, `CORRAL_METRICS`).
     pub metrics_enabled: bool,
+    /// Request rates per caller and class of call (`edge::rate_limit`); AWS-like by default.
+    pub rate_limits: crate::edge::rate_limit::RateLimits,
     /// Whether every request is recorded in the audit trail. Always on in service; off only
     /// to measure the trail's own cost (`CORRAL_AUDIT=off`).
     pub audit_enabled: bool,
@@ -99,6 +101,7 @@ impl ServerConfig {
             standard_tier_instance_limit: 1000,
             audit_enabled: true,
             metrics_enabled: false,
+            rate_limits: crate::edge::rate_limit::RateLimits::default(),
         }
     }
 

@@ -65,6 +65,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         policy_cache: Arc::default(),
         audit_writer: Arc::new(audit::writer::AuditWriter::start(prepared.store.clone())),
         hub,
+        rate_limiter: Arc::new(edge::rate_limit::RateLimiter::new(config.rate_limits)),
         registration_throttle: Arc::default(),
         metrics: Arc::default(),
         engine: command_engine,

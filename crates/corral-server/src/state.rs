@@ -21,6 +21,8 @@ pub struct AppState {
     pub audit_writer: Arc<crate::audit::writer::AuditWriter>,
     /// The agents' control channels this replica holds.
     pub hub: Arc<crate::engine::hub::ControlHub>,
+    /// Request rates per access key (reads, writes) and per managed instance (agent calls).
+    pub rate_limiter: Arc<crate::edge::rate_limit::RateLimiter>,
     /// Failed anonymous registrations, per source address and activation.
     pub registration_throttle: Arc<crate::edge::throttle::FailureThrottle>,
     /// Request, audit and agent metrics (served at `/metrics` with `--metrics`).

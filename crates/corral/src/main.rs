@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the control plane (HTTPS, embedded SQLite by default).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Check or export the audit trail (CloudTrail records), reading the database directly.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -103,6 +103,28 @@ struct ServerArgs {
     /// Seconds a client may take to send a request's headers, or leave a connection idle.
     #[arg(long, env = "CORRAL_HEADER_TIMEOUT_SECS", default_value_t = 20)]
     header_timeout_secs: u64,
+    /// Read-only calls per second per access key, as RATE or RATE/BURST, or off; more are
+    /// answered ThrottlingException (the AWS SDKs retry with backoff).
+    #[arg(long, env = "CORRAL_THROTTLE_READ", default_value = "50/100", value_parser = rate_arg)]
+    throttle_read: RateArg,
+    /// Other calls per second per access key (RATE[/BURST] or off).
+    #[arg(long, env = "CORRAL_THROTTLE_WRITE", default_value = "20/60", value_parser = rate_arg)]
+    throttle_write: RateArg,
+    /// Agent calls per second per managed instance (RATE[/BURST] or off).
+    #[arg(long, env = "CORRAL_THROTTLE_AGENT", default_value = "10/40", value_parser = rate_arg)]
+    throttle_agent: RateArg,
+    /// Agent calls per second of all instances together, which spreads out a reconnect storm
+    /// (RATE[/BURST] or off).
+    #[arg(long, env = "CORRAL_THROTTLE_AGENTS_TOTAL", default_value = "1000/2000", value_parser = rate_arg)]
+    throttle_agents_total: RateArg,
+}
+
+/// A request-rate limit from the command line (`None`: off).
+#[derive(Debug, Clone, Copy)]
+struct RateArg(Option<corral_server::edge::rate_limit::Rate>);
+
+fn rate_arg(text: &str) -> Result<RateArg, String> {
+    corral_server::edge::rate_limit::Rate::parse(text).map(RateArg)
 }
 
 fn main() -> ExitCode {
@@ -131,7 +153,7 @@ fn main() -> ExitCode {
             // alone, whatever umask it was started with.
             #[cfg(unix)]
             rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-            runtime.block_on(corral_server::run(server_config(args)))
+            runtime.block_on(corral_server::run(server_config(*args)))
         }
         Command::Audit(command) => return runtime.block_on(audit::run(command)),
         Command::Backup(args) => {
@@ -183,6 +205,12 @@ fn server_config(args: ServerArgs) -> ServerConfig {
     config.metrics_enabled = args.metrics;
     config.channel_grace = std::time::Duration::from_secs(args.channel_grace_secs);
     config.header_read_timeout = std::time::Duration::from_secs(args.header_timeout_secs.max(1));
+    config.rate_limits = corral_server::edge::rate_limit::RateLimits {
+        read: args.throttle_read.0,
+        write: args.throttle_write.0,
+        agent: args.throttle_agent.0,
+        agents_total: args.throttle_agents_total.0,
+    };
     // Only for measuring what the trail costs; a deployment never turns it off.
     config.audit_enabled = std::env::var("CORRAL_AUDIT").map(|v| v != "off").unwrap_or(true);
     config.admin_key = match (

@@ -13,6 +13,7 @@ pub mod framing;
 pub mod health;
 pub mod listener;
 pub mod mgs;
+pub mod rate_limit;
 pub mod throttle;
 
 use std::net::SocketAddr;
@@ -451,6 +452,7 @@ impl Call<'_> {
                 )
                 .await
                 .map_err(|e| log_edge_error(e, protocol))?;
+                self.admit(rate_limit::Class::Agent, &instance.instance_id)?;
                 let ctx = InstanceContext {
                     request_id: self.request_id.to_string(),
                     instance,
@@ -484,6 +486,8 @@ impl Call<'_> {
                     auth::authenticate(self.state.store.as_ref(), &auth_header, &self.signed(service.signing_name))
                         .await
                         .map_err(|e| log_edge_error(e, protocol))?;
+                let (class, caller) = rate_class(&route, &authenticated.principal);
+                self.admit(class, caller)?;
                 let ctx = RequestContext {
                     request_id: self.request_id.to_string(),
                     region: authenticated.region,
@@ -501,6 +505,16 @@ impl Call<'_> {
         };
         span.record("caller", caller.as_str());
         result.map(|(body, _)| body)
+    }
+
+    /// Takes a token from the caller's bucket, or refuses the call as throttled (before it is
+    /// authorised or recorded: see `rate_limit`).
+    fn admit(&self, class: rate_limit::Class, caller: &str) -> Result<(), WireError> {
+        if self.state.rate_limiter.admit(class, caller) {
+            return Ok(());
+        }
+        tracing::debug!(?class, caller, "throttled");
+        Err(EdgeError::Throttled("Rate exceeded".into()).to_wire(self.protocol))
     }
 
     /// Authorises a SigV4 request and runs its handler; returns the response body and, for
@@ -542,6 +556,25 @@ impl Call<'_> {
         };
         result.map(|(body, json)| (body, Some(json)))
     }
+}
+
+/// Which bucket a SigV4 call takes from, and whose: a managed instance's calls (its role
+/// session is named after it; the agent's message-delivery and inventory calls) are agent
+/// calls of that instance, every other call a read or a write of its access key.
+fn rate_class<'p>(route: &Route, principal: &'p crate::context::Principal) -> (rate_limit::Class, &'p str) {
+    if let crate::context::PrincipalKind::AssumedRole { session_name, .. } = &principal.kind {
+        if session_name.starts_with("mi-") {
+            return (rate_limit::Class::Agent, session_name);
+        }
+    }
+    let agent_route = matches!(route, Route::Ec2Messages(_))
+        || matches!(route, Route::Ssm(corral_api::ssm::Operation::UpdateInstanceInformation));
+    let class = match (agent_route, route.read_only()) {
+        (true, _) => rate_limit::Class::Agent,
+        (false, true) => rate_limit::Class::Read,
+        (false, false) => rate_limit::Class::Write,
+    };
+    (class, &principal.access_key_id)
 }
 
 /// Authenticates a SigV4 request that arrives outside the AWS API router (the agent's
