@@ -93,79 +93,115 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Buckets tracked at most; past this, full buckets (callers idle long enough to have refilled)
-/// are dropped, and if none are full the whole map is cleared, so memory stays bounded.
-const MAX_BUCKETS: usize = 100_000;
-/// Key of the server-wide agent bucket (no access key or instance ID is empty).
-const ALL_AGENTS: &str = "";
+impl Bucket {
+    fn full(rate: Rate, now: Instant) -> Bucket {
+        Bucket { tokens: rate.burst, updated: now }
+    }
+
+    /// Brings the bucket up to date and returns its tokens.
+    fn refill(&mut self, rate: Rate, now: Instant) -> f64 {
+        let elapsed = now.duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate.per_second).min(rate.burst);
+        self.updated = now;
+        self.tokens
+    }
+
+    /// Would it be full by now (so dropping it changes nothing for its caller)?
+    fn full_by(&self, rate: Rate, now: Instant) -> bool {
+        self.tokens + now.duration_since(self.updated).as_secs_f64() * rate.per_second >= rate.burst
+    }
+}
+
+/// One caller's buckets, one per class (a caller uses one or two of them).
+#[derive(Debug, Default)]
+struct CallerBuckets([Option<Bucket>; 3]);
+
+fn slot(class: Class) -> usize {
+    match class {
+        Class::Read => 0,
+        Class::Write => 1,
+        Class::Agent => 2,
+    }
+}
+
+/// Callers tracked at most; past this, callers whose buckets are all full (idle long enough to
+/// have refilled) are dropped, and if none are, every caller is, so memory stays bounded.
+const MAX_CALLERS: usize = 100_000;
+
+struct Buckets {
+    /// By access key ID or instance ID; looked up without allocating.
+    callers: HashMap<String, CallerBuckets>,
+    all_agents: Option<Bucket>,
+}
 
 /// The buckets of one server process.
 pub struct RateLimiter {
     limits: RateLimits,
-    buckets: Mutex<HashMap<(Class, String), Bucket>>,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
-        RateLimiter { limits, buckets: Mutex::new(HashMap::new()) }
+        RateLimiter { limits, buckets: Mutex::new(Buckets { callers: HashMap::new(), all_agents: None }) }
+    }
+
+    fn rate(&self, class: Class) -> Option<Rate> {
+        match class {
+            Class::Read => self.limits.read,
+            Class::Write => self.limits.write,
+            Class::Agent => self.limits.agent,
+        }
     }
 
     /// Takes a token for a call of `class` by `caller` (an access key ID, or an instance ID for
     /// agent calls). `false`: throttled, nothing taken.
     pub fn admit(&self, class: Class, caller: &str) -> bool {
-        let own = match class {
-            Class::Read => self.limits.read,
-            Class::Write => self.limits.write,
-            Class::Agent => self.limits.agent,
-        };
+        let own = self.rate(class);
         let shared = if class == Class::Agent { self.limits.agents_total } else { None };
         if own.is_none() && shared.is_none() {
             return true;
         }
         let now = Instant::now();
-        let Ok(mut buckets) = self.buckets.lock() else { return true };
-        if buckets.len() >= MAX_BUCKETS {
-            prune(&mut buckets, &self.limits, now);
+        let Ok(mut guard) = self.buckets.lock() else { return true };
+        let buckets = &mut *guard;
+        if own.is_some() && !buckets.callers.contains_key(caller) && buckets.callers.len() >= MAX_CALLERS {
+            self.prune(&mut buckets.callers, now);
         }
         // Both buckets must have a token before either is taken from.
-        let own_ok = own.is_none_or(|rate| refill(&mut buckets, (class, caller.to_string()), rate, now) >= 1.0);
-        let shared_ok =
-            shared.is_none_or(|rate| refill(&mut buckets, (Class::Agent, ALL_AGENTS.to_string()), rate, now) >= 1.0);
-        if !(own_ok && shared_ok) {
+        if own.is_some() && !buckets.callers.contains_key(caller) {
+            buckets.callers.insert(caller.to_string(), CallerBuckets::default());
+        }
+        let mut own_bucket = own.and_then(|rate| {
+            let entry = buckets.callers.get_mut(caller)?;
+            Some((entry.0[slot(class)].get_or_insert_with(|| Bucket::full(rate, now)), rate))
+        });
+        let mut shared_bucket =
+            shared.map(|rate| (buckets.all_agents.get_or_insert_with(|| Bucket::full(rate, now)), rate));
+        let has_token =
+            |b: &mut Option<(&mut Bucket, Rate)>| b.as_mut().is_none_or(|(b, rate)| b.refill(*rate, now) >= 1.0);
+        if !(has_token(&mut own_bucket) && has_token(&mut shared_bucket)) {
             return false;
         }
-        for key in [own.map(|_| (class, caller)), shared.map(|_| (Class::Agent, ALL_AGENTS))].into_iter().flatten() {
-            if let Some(bucket) = buckets.get_mut(&(key.0, key.1.to_string())) {
-                bucket.tokens -= 1.0;
-            }
+        for (bucket, _) in own_bucket.into_iter().chain(shared_bucket) {
+            bucket.tokens -= 1.0;
         }
         true
     }
-}
 
-/// Brings the bucket at `key` up to date (creating it full) and returns its tokens.
-fn refill(buckets: &mut HashMap<(Class, String), Bucket>, key: (Class, String), rate: Rate, now: Instant) -> f64 {
-    let bucket = buckets.entry(key).or_insert(Bucket { tokens: rate.burst, updated: now });
-    let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-    bucket.tokens = (bucket.tokens + elapsed * rate.per_second).min(rate.burst);
-    bucket.updated = now;
-    bucket.tokens
-}
-
-/// Drops the buckets that would be full by now (a new bucket starts full, so nothing changes
-/// for their callers); clears everything if that frees nothing.
-fn prune(buckets: &mut HashMap<(Class, String), Bucket>, limits: &RateLimits, now: Instant) {
-    buckets.retain(|(class, caller), bucket| {
-        let rate = match class {
-            Class::Read => limits.read,
-            Class::Write => limits.write,
-            Class::Agent if caller.is_empty() => limits.agents_total,
-            Class::Agent => limits.agent,
-        };
-        rate.is_some_and(|r| bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * r.per_second < r.burst)
-    });
-    if buckets.len() >= MAX_BUCKETS {
-        buckets.clear();
+    /// Drops the callers whose buckets would all be full by now (a new bucket starts full, so
+    /// nothing changes for them); clears every caller if that frees nothing.
+    fn prune(&self, callers: &mut HashMap<String, CallerBuckets>, now: Instant) {
+        callers.retain(|_, buckets| {
+            [Class::Read, Class::Write, Class::Agent].into_iter().any(|class| {
+                match (buckets.0[slot(class)], self.rate(class)) {
+                    (Some(bucket), Some(rate)) => !bucket.full_by(rate, now),
+                    _ => false,
+                }
+            })
+        });
+        if callers.len() >= MAX_CALLERS {
+            callers.clear();
+        }
     }
 }
 
