@@ -44,6 +44,17 @@ pub struct Principal {
     pub kind: PrincipalKind,
 }
 
+impl Principal {
+    /// The managed instance this caller is, if it signs with an instance's role token (whose
+    /// role session is named after the instance; `AssumeRole` refuses such names to others).
+    pub fn managed_instance_id(&self) -> Option<&str> {
+        match &self.kind {
+            PrincipalKind::AssumedRole { session_name, .. } if session_name.starts_with("mi-") => Some(session_name),
+            _ => None,
+        }
+    }
+}
+
 /// A verified request's context, handed to every handler.
 #[derive(Debug, Clone)]
 pub struct RequestContext {

@@ -378,6 +378,7 @@ impl<'a> Query<'a> {
             SqlText::Static(sql) => {
                 sqlx::query(AssertSqlSafe(dialect::expand_lists_for_sqlite(sql.sqlite(), list_lengths(&self.values))))
             }
+            SqlText::Built(text) if !has_lists => sqlx::query(AssertSqlSafe(dialect::render_sqlite(text))),
             SqlText::Built(text) => sqlx::query(AssertSqlSafe(dialect::expand_lists_for_sqlite(
                 &dialect::render_sqlite(text),
                 list_lengths(&self.values),

@@ -558,14 +558,13 @@ impl Call<'_> {
     }
 }
 
-/// Which bucket a SigV4 call takes from, and whose: a managed instance's calls (its role
-/// session is named after it; the agent's message-delivery and inventory calls) are agent
-/// calls of that instance, every other call a read or a write of its access key.
+/// Which bucket a SigV4 call takes from, and whose: a managed instance's calls (signed with its
+/// role token) are agent calls of that instance; the agent's own operations (message delivery,
+/// `UpdateInstanceInformation`) are agent calls of whatever key signs them; every other call is
+/// a read or a write of its access key.
 fn rate_class<'p>(route: &Route, principal: &'p crate::context::Principal) -> (rate_limit::Class, &'p str) {
-    if let crate::context::PrincipalKind::AssumedRole { session_name, .. } = &principal.kind {
-        if session_name.starts_with("mi-") {
-            return (rate_limit::Class::Agent, session_name);
-        }
+    if let Some(instance_id) = principal.managed_instance_id() {
+        return (rate_limit::Class::Agent, instance_id);
     }
     let agent_route = matches!(route, Route::Ec2Messages(_))
         || matches!(route, Route::Ssm(corral_api::ssm::Operation::UpdateInstanceInformation));

@@ -20,7 +20,7 @@ use corral_wire::mgs::{AgentJobAck, AgentJobReply};
 use corral_wire::runcommand;
 use sha2::Digest;
 
-use crate::context::{PrincipalKind, RequestContext};
+use crate::context::RequestContext;
 use crate::edge::error::WireError;
 use crate::state::AppState;
 
@@ -81,13 +81,12 @@ impl From<corral_store::StoreError> for Ec2MessagesError {
 
 /// The instance a caller is: its role session is named after it.
 fn caller_instance(ctx: &RequestContext) -> Result<&str, Ec2MessagesError> {
-    match &ctx.principal.kind {
-        PrincipalKind::AssumedRole { session_name, .. } if session_name.starts_with("mi-") => Ok(session_name),
-        _ => Err(Ec2MessagesError::AuthorizationFailure(format!(
+    ctx.principal.managed_instance_id().ok_or_else(|| {
+        Ec2MessagesError::AuthorizationFailure(format!(
             "{} is not a managed instance; only instances read their messages.",
             ctx.principal.arn
-        ))),
-    }
+        ))
+    })
 }
 
 /// The instance a message id addresses, which must be the caller.

@@ -23,7 +23,7 @@ use rand::RngExt;
 use super::activations::CODE_HASH_PURPOSE;
 use super::settings::{self, ACTIVATION_TIER};
 use super::SsmError;
-use crate::context::{AnonymousContext, InstanceContext, PrincipalKind, RequestContext};
+use crate::context::{AnonymousContext, InstanceContext, RequestContext};
 use crate::ids;
 use crate::state::AppState;
 
@@ -179,10 +179,7 @@ pub async fn update_managed_instance_public_key(
 
 /// The instance a caller's credentials were issued to, if they are an instance's role session.
 fn calling_instance(ctx: &RequestContext) -> Option<&str> {
-    match &ctx.principal.kind {
-        PrincipalKind::AssumedRole { session_name, .. } if session_name.starts_with("mi-") => Some(session_name),
-        _ => None,
-    }
+    ctx.principal.managed_instance_id()
 }
 
 fn require_same_instance(ctx: &RequestContext, action: &str, instance_id: &str) -> Result<(), SsmError> {
